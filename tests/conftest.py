@@ -1,0 +1,88 @@
+"""Named users, one per role, shared by the whole suite (alice, bob, carol, dave, eve)."""
+
+import pytest
+
+from tests.factories import UserFactory
+from tumorapp.accounts.roles import Role
+
+
+@pytest.fixture
+def alice(db):
+    """A radiologist."""
+    return UserFactory(username="alice", role=Role.RADIOLOGIST)
+
+
+@pytest.fixture
+def bob(db):
+    """A technologist who uploads scans."""
+    return UserFactory(username="bob", role=Role.TECHNOLOGIST)
+
+
+@pytest.fixture
+def carol(db):
+    """An admin."""
+    return UserFactory(username="carol", role=Role.ADMIN)
+
+
+@pytest.fixture
+def dave(db):
+    """A member of the data team."""
+    return UserFactory(username="dave", role=Role.DATA_TEAM)
+
+
+@pytest.fixture
+def eve(db):
+    """Signed in, but holds no role."""
+    return UserFactory(username="eve")
+
+
+@pytest.fixture
+def users(alice, bob, carol, dave, eve):
+    return {
+        "radiologist": alice,
+        "technologist": bob,
+        "admin": carol,
+        "data_team": dave,
+        "none": eve,
+    }
+
+
+@pytest.fixture
+def client_for(client):
+    """A test client signed in as the given user."""
+
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def api_for():
+    from rest_framework.test import APIClient
+
+    def login(user):
+        api = APIClient()
+        api.force_authenticate(user)
+        return api
+
+    return login
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # Debian's Chromium, never a downloaded one; flags keep it off the (absent) network.
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }

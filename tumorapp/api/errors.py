@@ -1,0 +1,42 @@
+"""One error shape for the whole API:
+
+{"error": {"status": 400, "code": "invalid", "message": "...", "details": {...}}}
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    if isinstance(detail, dict) and detail:
+        key, value = next(iter(detail.items()))
+        message = _first_message(value)
+        return message if key in ("non_field_errors", "detail") else f"{key}: {message}"
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
+    codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    body = {
+        "status": response.status_code,
+        "code": codes if isinstance(codes, str) else "invalid",
+        "message": _first_message(detail),
+    }
+    if isinstance(detail, (dict, list)):
+        body["details"] = detail
+    response.data = {"error": body}
+    return response

@@ -1,0 +1,62 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Action(models.TextChoices):
+    LOGIN = "auth.login", "Logged in"
+    LOGOUT = "auth.logout", "Logged out"
+    LOGIN_FAILED = "auth.login_failed", "Failed login"
+    LOCKED_OUT = "auth.locked_out", "Locked out"
+    PASSWORD_CHANGED = "auth.password_changed", "Changed password"
+    USER_CREATED = "user.created", "Created user"
+    USER_CHANGED = "user.changed", "Changed user"
+    USER_ROLE_CHANGED = "user.role_changed", "Changed role"
+    USER_DEACTIVATED = "user.deactivated", "Deactivated user"
+    USER_ACTIVATED = "user.activated", "Activated user"
+    SCAN_UPLOADED = "scan.uploaded", "Uploaded scan"
+    SCAN_VIEWED = "scan.viewed", "Viewed scan"
+    SCAN_IMAGE_VIEWED = "scan.image_viewed", "Viewed scan image"
+    SCAN_HEATMAP_VIEWED = "scan.heatmap_viewed", "Viewed heat map"
+    PREDICTION_MADE = "prediction.made", "Model predicted"
+    PREDICTION_FAILED = "prediction.failed", "Prediction failed"
+    PREDICTION_SHOWN = "prediction.shown", "Prediction shown"
+    REVIEW_SUBMITTED = "review.submitted", "Submitted review"
+    AUDIT_EXPORTED = "audit.exported", "Exported audit log"
+    SITE_OPTIONS_CHANGED = "site.options_changed", "Changed site options"
+
+
+class AuditEvent(models.Model):
+    """One thing that happened. Rows are only ever inserted (see audit_record).
+
+    ``hash`` covers this event's fields and ``prev_hash``, so editing or deleting any row
+    breaks the chain from that row on (audit_verify names the first broken event).
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    actor_role = models.CharField(max_length=32, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True, db_index=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["actor_name", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action}"

@@ -1,0 +1,27 @@
+"""The site's navigation: one list, each entry naming the roles that see it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tumorapp.accounts.roles import Role
+
+ALL_ROLES = tuple(Role)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    roles: tuple[Role, ...]
+
+
+NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("Home", "core:home", ALL_ROLES),
+    NavItem("API", "api-docs", ALL_ROLES),
+)
+
+
+def navigation_for(user) -> list[NavItem]:
+    role = getattr(user, "role", None)
+    return [item for item in NAVIGATION if role in item.roles]

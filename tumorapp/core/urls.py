@@ -1,0 +1,10 @@
+from django.urls import path
+
+from tumorapp.core import views
+
+app_name = "core"
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("health/", views.health, name="health"),
+]

@@ -1,0 +1,18 @@
+"""Top-level URL map: pages first, then the versioned API."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+urlpatterns = [
+    path("", include("tumorapp.core.urls")),
+    path("accounts/", include("tumorapp.accounts.urls")),
+    path("django-admin/", admin.site.urls),
+    path("api/v1/", include("tumorapp.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema"),
+        name="api-docs",
+    ),
+]
