@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "tumorapp.core",
     "tumorapp.accounts",
     "tumorapp.audit",
+    "tumorapp.scans",
+    "tumorapp.inference",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,69 @@
+import uuid
+
+from django.db import models
+
+from tumorapp.scans.models import Scan
+
+
+class InferenceRun(models.Model):
+    """A job row: one attempt history of predicting one scan with one model version.
+
+    A worker claims it with a conditional UPDATE (queued -> running) that must change exactly
+    one row; a stale running row (worker killed) is re-claimed after its lease expires.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="runs")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    model_version = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [models.Index(fields=["status", "lease_expires_at"])]
+
+    def __str__(self) -> str:
+        return f"InferenceRun {self.public_id} ({self.status})"
+
+
+class Prediction(models.Model):
+    """The model's opinion on one scan: at most one per scan and model version."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="predictions")
+    run = models.OneToOneField(InferenceRun, on_delete=models.PROTECT, related_name="prediction")
+    model_version = models.CharField(max_length=64)
+    label = models.CharField(max_length=16)
+    probabilities = models.JSONField()
+    p_tumor = models.FloatField(db_index=True)
+    tumor_suspected = models.BooleanField()
+    ood = models.BooleanField()
+    ood_score = models.FloatField(null=True, blank=True)
+    ood_reasons = models.JSONField(default=list, blank=True)
+    heatmap = models.FileField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scan", "model_version"], name="one_prediction_per_scan_and_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Prediction {self.label} p_tumor={self.p_tumor:.2f} ({self.model_version})"
