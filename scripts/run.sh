@@ -8,9 +8,6 @@ scripts/setup.sh
 py=.venv/bin/python
 $py manage.py migrate --noinput
 $py manage.py create_demo_users
-if $py manage.py help model_register >/dev/null 2>&1; then
-  $py manage.py model_register --shipped --activate
-fi
 $py manage.py collectstatic --noinput --verbosity 0
 echo "Serving on http://127.0.0.1:8000  (demo users: radiologist, technologist, admin, datateam;"
 echo "password: <username>-demo-pass)"

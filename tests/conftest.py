@@ -1,6 +1,12 @@
 """Named users, one per role, shared by the whole suite (alice, bob, carol, dave, eve)."""
 
+import os
+
 import pytest
+
+# Playwright's sync API runs an event loop in the test thread; Django's async-safety guard
+# would then refuse the ORM calls that tests make around the browser.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from tests.factories import UserFactory
 from tumorapp.accounts.roles import Role

@@ -14,11 +14,12 @@ class NavItem:
     label: str
     url_name: str
     roles: tuple[Role, ...]
+    description: str = ""
 
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Home", "core:home", ALL_ROLES),
-    NavItem("API", "api-docs", ALL_ROLES),
+    NavItem("API", "api-docs", ALL_ROLES, "The REST API and its interactive documentation."),
 )
 
 
