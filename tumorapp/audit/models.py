@@ -4,6 +4,10 @@ from django.conf import settings
 from django.db import models
 
 
+class AppendOnlyError(RuntimeError):
+    """Raised when code tries to change or remove an audit event."""
+
+
 class Action(models.TextChoices):
     LOGIN = "auth.login", "Logged in"
     LOGOUT = "auth.logout", "Logged out"
@@ -15,6 +19,8 @@ class Action(models.TextChoices):
     USER_ROLE_CHANGED = "user.role_changed", "Changed role"
     USER_DEACTIVATED = "user.deactivated", "Deactivated user"
     USER_ACTIVATED = "user.activated", "Activated user"
+    USER_PASSWORD_RESET = "user.password_reset", "Forced password reset"
+    SESSION_EXPIRED = "auth.session_expired", "Session expired (idle)"
     SCAN_UPLOADED = "scan.uploaded", "Uploaded scan"
     SCAN_VIEWED = "scan.viewed", "Viewed scan"
     SCAN_IMAGE_VIEWED = "scan.image_viewed", "Viewed scan image"
@@ -25,6 +31,27 @@ class Action(models.TextChoices):
     REVIEW_SUBMITTED = "review.submitted", "Submitted review"
     AUDIT_EXPORTED = "audit.exported", "Exported audit log"
     SITE_OPTIONS_CHANGED = "site.options_changed", "Changed site options"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Django's bulk paths would skip the chain (inserts) or rewrite history (updates and
+    deletes); all of them are refused here, and the database trigger refuses them again for
+    anything that bypasses the ORM."""
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("audit events cannot be updated")
+
+    def delete(self):
+        raise AppendOnlyError("audit events cannot be deleted")
+
+    def bulk_create(self, *args, **kwargs):
+        raise AppendOnlyError("audit events are written one by one through audit_record")
+
+    def bulk_update(self, *args, **kwargs):
+        raise AppendOnlyError("audit events cannot be updated")
+
+    def update_or_create(self, *args, **kwargs):
+        raise AppendOnlyError("audit events cannot be updated")
 
 
 class AuditEvent(models.Model):
@@ -40,7 +67,8 @@ class AuditEvent(models.Model):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        # Users are deactivated, never deleted: deleting one would have to rewrite its events.
+        on_delete=models.PROTECT,
         related_name="+",
     )
     actor_name = models.CharField(max_length=150, blank=True)
@@ -54,9 +82,26 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["actor_name", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("audit events cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("audit events cannot be deleted")
+
+    @property
+    def action_label(self) -> str:
+        try:
+            return Action(self.action).label
+        except ValueError:
+            return self.action

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tumorapp.audit.models import AuditEvent
+from tumorapp.audit.models import Action, AuditEvent
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant: the PostgreSQL advisory lock that serialises appends to the chain.
@@ -86,3 +89,71 @@ def audit_record(
         event.hash = event_digest(event)
         event.save(force_insert=True)
     return event
+
+
+# Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = (
+    "id",
+    "time",
+    "actor",
+    "role",
+    "action",
+    "target_type",
+    "target_id",
+    "request_id",
+    "ip",
+    "details",
+    "hash",
+)
+
+
+def _csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def audit_export(*, events, filters: dict, actor, request=None) -> Iterator[str]:
+    """Record the export of a filtered view of the log, then return its CSV lines.
+
+    The rows are fixed before the export event is written, so the file never contains the
+    event that records it.
+    """
+    last_id = events.order_by("-id").values_list("id", flat=True).first() or 0
+    rows = events.filter(id__lte=last_id).order_by("id")
+    audit_record(
+        action=Action.AUDIT_EXPORTED,
+        actor=actor,
+        request=request,
+        details={"filters": filters, "rows": rows.count()},
+    )
+    return _csv_lines(rows)
+
+
+def _csv_lines(rows) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([_csv_cell(v) for v in values])
+        return buffer.getvalue()
+
+    yield line(CSV_COLUMNS)
+    for event in rows.iterator(chunk_size=2000):
+        yield line(
+            (
+                event.public_id,
+                event.created_at.isoformat(),
+                event.actor_name,
+                event.actor_role,
+                event.action,
+                event.target_type,
+                event.target_id,
+                event.request_id,
+                event.ip,
+                json.dumps(event.details, sort_keys=True),
+                event.hash,
+            )
+        )
