@@ -1,0 +1,279 @@
+"""Train a model from scratch (or fine-tune one) and write a versioned model folder.
+
+    python -m ml.train [--data DIR] [--extra DIR ...] [--out DIR] [--epochs N] [--seed N]
+                       [--init-from MODELDIR] [--version NAME]
+
+1. Scan the data (decode checks, hashes, cached preprocessed pixels) and split it so that no
+   duplicate cluster straddles train / validation / test; the official Testing folder is
+   only ever the test set and is not touched here.
+2. Train with scanner-variation augmentation, class weights and early stopping on the
+   validation loss (best weights restored).
+3. On validation only: fit the temperature, choose the tumour threshold for the target
+   sensitivity, fit the OOD guard's feature threshold.
+4. Write the model folder (see ml.artefact).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+from ml import CLASS_NAMES, DEFAULT_DATA_DIR, NO_TUMOR, REPO_ROOT, artefact
+from ml.calibration import (
+    choose_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    sensitivity_specificity,
+    softmax,
+)
+from ml.dataset import Split, Table, scan, split_table
+from ml.fingerprint import build_fingerprint
+from ml.preprocess import PreprocessConfig
+
+TARGET_SENSITIVITY = 0.97
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m ml.train", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA_DIR, help="image folder <split>/<label>/*"
+    )
+    p.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="extra ImageFolder export(s) to train on",
+    )
+    p.add_argument("--out", type=Path, help="model folder to write (default models/<version>)")
+    p.add_argument("--version", help="model version name (default brain-mri-cnn-<UTC timestamp>)")
+    p.add_argument(
+        "--epochs", type=int, default=45, help="maximum epochs (early stopping may end sooner)"
+    )
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--size", type=int, default=128, help="model input side in pixels")
+    p.add_argument("--width", type=int, default=32, help="filters in the first stage")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--val-fraction", type=float, default=0.15)
+    p.add_argument("--target-sensitivity", type=float, default=TARGET_SENSITIVITY)
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        help="fine-tune from this model folder (same classes and input size)",
+    )
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args(argv)
+
+
+def load_data(args: argparse.Namespace, config: PreprocessConfig) -> tuple[Table, Split]:
+    tables = [scan(args.data, config)]
+    tables += [scan(extra, config) for extra in args.extra]
+    table = Table.concat(tables) if len(tables) > 1 else tables[0]
+    return table, split_table(table, val_fraction=args.val_fraction, seed=args.seed)
+
+
+def report_integrity(table: Table, split: Split) -> None:
+    failed = [(p, e) for p, e in zip(table.paths, table.errors, strict=True) if e]
+    print(f"scanned {len(table)} files; {len(failed)} failed to decode")
+    for p, e in failed:
+        print(f"  DECODE FAILED {p}: {e}")
+    print("excluded:", json.dumps(split.exclusion_summary()))
+    print("split counts:", json.dumps(split.counts(table.labels)))
+
+
+def train(args: argparse.Namespace) -> Path:
+    import keras
+    import tensorflow as tf
+
+    from ml.model import FEATURE_LAYER, augment, build_model
+    from ml.ood import fit_guard
+
+    started = time.time()
+    keras.utils.set_random_seed(args.seed)
+    tf.config.experimental.enable_op_determinism()
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    if args.init_from:
+        base_manifest = artefact.read_manifest(args.init_from)
+        config = PreprocessConfig.from_dict(base_manifest["preprocess"])
+    else:
+        base_manifest = None
+        config = PreprocessConfig(size=args.size)
+    table, split = load_data(args, config)
+    report_integrity(table, split)
+
+    y_all = table.label_ids()
+    tr, va = split.assignment == "train", split.assignment == "val"
+    x_train, y_train = table.pixels[tr], y_all[tr]
+    x_val, y_val = table.pixels[va], y_all[va]
+    counts = np.bincount(y_train, minlength=len(CLASS_NAMES))
+    class_weight = {
+        i: float(len(y_train) / (len(CLASS_NAMES) * max(c, 1))) for i, c in enumerate(counts)
+    }
+
+    if base_manifest is not None:
+        model = keras.models.load_model(Path(args.init_from) / artefact.MODEL_FILE)
+    else:
+        model = build_model(config.size, len(CLASS_NAMES), width=args.width)
+    steps = int(np.ceil(len(x_train) / args.batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.lr, decay_steps=steps * args.epochs, alpha=0.02
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+    def augment_batch(i, batch):
+        x, y = batch
+        x = tf.cast(x, tf.float32)[..., None] / 255.0
+        return augment(x, tf.stack([tf.constant(args.seed, tf.int64), i])), y
+
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(len(x_train), seed=args.seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(args.batch_size, drop_remainder=True)
+        .enumerate()
+        .map(augment_batch, num_parallel_calls=2, deterministic=True)
+        .prefetch(2)
+    )
+    val_x = x_val[..., None].astype(np.float32) / 255.0
+    history = model.fit(
+        train_ds,
+        epochs=args.epochs,
+        steps_per_epoch=steps,
+        validation_data=(val_x, y_val),
+        class_weight=class_weight,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=args.patience, restore_best_weights=True
+            )
+        ],
+        verbose=2,
+    )
+    train_seconds = time.time() - started
+
+    features_model = keras.Model(
+        model.inputs, [model.output, model.get_layer(FEATURE_LAYER).output]
+    )
+
+    def run(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, feats = features_model.predict(
+            pixels[..., None].astype(np.float32) / 255.0, batch_size=64, verbose=0
+        )
+        return logits.astype(np.float64), feats.astype(np.float64)
+
+    val_logits, val_feats = run(x_val)
+    train_logits, train_feats = run(x_train)
+    temperature = fit_temperature(val_logits, y_val)
+    val_probs = softmax(val_logits, temperature)
+    no_tumor = CLASS_NAMES.index(NO_TUMOR)
+    val_p_tumor = 1.0 - val_probs[:, no_tumor]
+    val_is_tumor = y_val != no_tumor
+    threshold = choose_threshold(val_p_tumor, val_is_tumor, args.target_sensitivity)
+    guard = fit_guard(train_feats, y_train, x_train, val_feats)
+
+    version = args.version or f"brain-mri-cnn-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}"
+    out = args.out or (REPO_ROOT / "models" / version)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / artefact.MODEL_FILE)
+    guard.save(out / artefact.OOD_FILE)
+    fingerprint = build_fingerprint(
+        {
+            "width": table.width[tr],
+            "height": table.height[tr],
+            "aspect": table.width[tr] / np.maximum(table.height[tr], 1),
+            "mean_intensity": table.mean[tr],
+            "contrast": table.std[tr],
+        },
+        table.labels[tr],
+        CLASS_NAMES,
+    )
+    artefact.write_json(out / artefact.FINGERPRINT_FILE, fingerprint)
+    with open(out / artefact.SPLIT_FILE, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label", "split", "reason"])
+        for p, lbl, part, reason in zip(
+            table.paths, table.labels, split.assignment, split.reasons, strict=True
+        ):
+            w.writerow([p, lbl, part, reason])
+
+    best_epoch = int(np.argmin(history.history["val_loss"])) + 1
+    manifest = {
+        "format_version": artefact.FORMAT_VERSION,
+        "version": version,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "class_names": list(CLASS_NAMES),
+        "preprocess": config.to_dict(),
+        "threshold": threshold,
+        "target_sensitivity": args.target_sensitivity,
+        "temperature": temperature,
+        "ood": {"feature_layer": FEATURE_LAYER, "val_flag_rate": 0.01},
+        "training": {
+            "data": [str(args.data)] + [str(e) for e in args.extra],
+            "init_from": str(args.init_from) if args.init_from else None,
+            "seed": args.seed,
+            "epochs_run": len(history.history["loss"]),
+            "best_epoch": best_epoch,
+            "max_epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "learning_rate": args.lr,
+            "width": args.width,
+            "params": int(model.count_params()),
+            "class_weight": class_weight,
+            "split_counts": split.counts(table.labels),
+            "excluded": split.exclusion_summary(),
+            "decode_failures": int(sum(1 for e in table.errors if e)),
+            "seconds": round(train_seconds, 1),
+            "history": {
+                k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()
+            },
+            "versions": {
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+                "numpy": np.__version__,
+            },
+        },
+        "validation": {
+            "n": int(len(y_val)),
+            "accuracy": float(np.mean(val_probs.argmax(1) == y_val)),
+            "train_accuracy_no_augmentation": float(np.mean(train_logits.argmax(1) == y_train)),
+            "ece_before": expected_calibration_error(softmax(val_logits), y_val),
+            "ece_after": expected_calibration_error(val_probs, y_val),
+            "tumour": sensitivity_specificity(val_p_tumor, val_is_tumor, threshold),
+        },
+    }
+    artefact.write_json(out / artefact.MANIFEST, manifest)
+    print(
+        json.dumps(
+            {
+                "model_dir": str(out),
+                "validation": manifest["validation"],
+                "seconds": round(time.time() - started),
+            }
+        )
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    train(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
