@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 urlpatterns = [
     path("", include("tumorapp.core.urls")),
     path("accounts/", include("tumorapp.accounts.urls")),
+    path("worklist/", include("reviews.urls")),
     path("django-admin/", admin.site.urls),
     path("api/v1/", include("tumorapp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,10 +1,11 @@
 """API v1. Each app adds its routes here."""
 
-from django.urls import path
+from django.urls import include, path
 
 from tumorapp.api import views
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("me/", views.MeView.as_view(), name="api-me"),
+    path("", include("reviews.api_urls")),
 ]

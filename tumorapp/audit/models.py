@@ -29,6 +29,10 @@ class Action(models.TextChoices):
     PREDICTION_FAILED = "prediction.failed", "Prediction failed"
     PREDICTION_SHOWN = "prediction.shown", "Prediction shown"
     REVIEW_SUBMITTED = "review.submitted", "Submitted review"
+    SECOND_READ_SUBMITTED = "review.second_read_submitted", "Submitted second read"
+    ADJUDICATED = "review.adjudicated", "Adjudicated case"
+    CASE_CLAIMED = "case.claimed", "Claimed case"
+    CASE_RELEASED = "case.released", "Released case"
     AUDIT_EXPORTED = "audit.exported", "Exported audit log"
     SITE_OPTIONS_CHANGED = "site.options_changed", "Changed site options"
 

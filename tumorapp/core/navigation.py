@@ -19,6 +19,24 @@ class NavItem:
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Home", "core:home", ALL_ROLES),
+    NavItem(
+        "Worklist",
+        "reviews:worklist",
+        (Role.RADIOLOGIST,),
+        "Cases in triage order; claim the next one and review it from the keyboard.",
+    ),
+    NavItem(
+        "Agreement",
+        "reviews:agreement",
+        (Role.RADIOLOGIST, Role.ADMIN),
+        "Inter-reader agreement (Cohen's kappa) and how often readers follow the AI.",
+    ),
+    NavItem(
+        "Site options",
+        "reviews:site_options",
+        (Role.ADMIN,),
+        "Double-read rate, blind first read, claim lease and escalation time.",
+    ),
     NavItem("API", "api-docs", ALL_ROLES, "The REST API and its interactive documentation."),
 )
 

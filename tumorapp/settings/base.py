@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "tumorapp.audit",
     "tumorapp.scans",
     "tumorapp.inference",
+    "reviews",
 ]
 
 MIDDLEWARE = [

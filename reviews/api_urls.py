@@ -1,0 +1,17 @@
+from django.urls import path
+
+from reviews import api
+
+urlpatterns = [
+    path("reviews/next/", api.NextCaseApi.as_view(), name="api-reviews-next"),
+    path(
+        "reviews/cases/<uuid:public_id>/review/",
+        api.SubmitReviewApi.as_view(),
+        name="api-reviews-submit",
+    ),
+    path(
+        "reviews/cases/<uuid:public_id>/release/",
+        api.ReleaseCaseApi.as_view(),
+        name="api-reviews-release",
+    ),
+]

@@ -1,0 +1,43 @@
+from django import forms
+
+from reviews.models import Case, Review, SiteOptions, TumourClass
+
+
+class WorklistFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "All open")] + Case.Status.choices, required=False)
+    predicted = forms.ChoiceField(
+        choices=[("", "Any class")] + TumourClass.choices, required=False, label="AI class"
+    )
+    since = forms.DateField(
+        required=False, label="Opened since", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    reader = forms.ChoiceField(required=False, label="Claimed by")
+
+    def __init__(self, *args, readers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reader"].choices = [("", "Anyone")] + [(str(r.pk), str(r)) for r in readers]
+
+
+class ReviewForm(forms.Form):
+    label = forms.ChoiceField(choices=TumourClass.choices)
+    reason = forms.ChoiceField(choices=[("", "—")] + Review.Reason.choices, required=False)
+    note = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+    poor_image_quality = forms.BooleanField(required=False, label="Poor image quality")
+
+
+class InitialLabelForm(forms.Form):
+    label = forms.ChoiceField(choices=TumourClass.choices)
+
+
+class SiteOptionsForm(forms.ModelForm):
+    class Meta:
+        model = SiteOptions
+        fields = ["double_read_rate", "blind_first_read", "lease_minutes", "escalate_after_minutes"]
+        labels = {
+            "double_read_rate": "Share of cases double read (0–1)",
+            "blind_first_read": "Blind first read (hide the AI until the reader answers)",
+            "lease_minutes": "Claim lease (minutes)",
+            "escalate_after_minutes": "Escalate cases waiting longer than (minutes)",
+        }

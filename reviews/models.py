@@ -1,0 +1,152 @@
+"""Cases on the radiologists' worklist, the reads made on them, and the site's review options."""
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from tumorapp.inference.models import Prediction
+from tumorapp.scans.models import Scan
+
+
+class TumourClass(models.TextChoices):
+    GLIOMA = "glioma", "Glioma"
+    MENINGIOMA = "meningioma", "Meningioma"
+    PITUITARY = "pituitary", "Pituitary"
+    NO_TUMOR = "no_tumor", "No tumour"
+
+
+class SiteOptions(models.Model):
+    """The review options of this site: one row, read with SiteOptions.current()."""
+
+    double_read_rate = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    blind_first_read = models.BooleanField(default=False)
+    lease_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(240)]
+    )
+    escalate_after_minutes = models.PositiveIntegerField(
+        default=240, validators=[MinValueValidator(5)]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "site options"
+
+    def __str__(self) -> str:
+        return "Site options"
+
+    @classmethod
+    def current(cls) -> "SiteOptions":
+        options, _ = cls.objects.get_or_create(pk=1)
+        return options
+
+
+class Case(models.Model):
+    """One scan waiting for (or done with) radiologist reads.
+
+    ``priority`` is denormalised when the prediction lands (and lowered by escalation) so the
+    worklist and the next-case claim are one indexed ``ORDER BY priority, opened_at``.
+    Lower is more urgent: the thousands say the band, the rest orders within the band.
+    """
+
+    class Status(models.TextChoices):
+        FIRST_READ = "first_read", "Awaiting read"
+        SECOND_READ = "second_read", "Awaiting second read"
+        ADJUDICATION = "adjudication", "Awaiting adjudication"
+        DONE = "done", "Reported"
+
+    class Band(models.IntegerChoices):
+        ESCALATED = 0, "Escalated"
+        SUSPECTED = 1, "Suspected tumour"
+        UNCERTAIN = 2, "Uncertain"
+        ROUTINE = 3, "Routine"
+
+    class Resolution(models.TextChoices):
+        SINGLE = "single", "Single read"
+        AGREED = "agreed", "Agreed double read"
+        ADJUDICATED = "adjudicated", "Adjudicated"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    scan = models.OneToOneField(Scan, on_delete=models.CASCADE, related_name="case")
+    prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="+")
+    ai_label = models.CharField(max_length=16, choices=TumourClass.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FIRST_READ)
+    priority = models.PositiveIntegerField()
+    opened_at = models.DateTimeField()
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The class the claim holder recorded before the AI's answer was revealed (blind read).
+    blind_label = models.CharField(max_length=16, choices=TumourClass.choices, blank=True)
+    first_reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    second_reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    final_label = models.CharField(max_length=16, choices=TumourClass.choices, blank=True)
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["priority", "opened_at"]
+        indexes = [
+            models.Index(fields=["status", "priority", "opened_at"], name="case_worklist"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Case {self.public_id} ({self.status})"
+
+    @property
+    def band(self) -> "Case.Band":
+        return Case.Band(self.priority // 1000)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != Case.Status.DONE
+
+
+class Review(models.Model):
+    """One radiologist's read of a case: first, second (blinded) or adjudication."""
+
+    class Kind(models.TextChoices):
+        FIRST = "first", "First read"
+        SECOND = "second", "Second read"
+        ADJUDICATION = "adjudication", "Adjudication"
+
+    class Reason(models.TextChoices):
+        MOTION = "motion", "Motion / artefact"
+        WRONG_SEQUENCE = "wrong_sequence", "Wrong sequence"
+        POST_OPERATIVE = "post_operative", "Post-operative"
+        AMBIGUOUS = "ambiguous", "Ambiguous"
+        OTHER = "other", "Other"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reviews")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    ai_label = models.CharField(max_length=16, choices=TumourClass.choices)
+    # Set only when the reader answered before seeing the AI (blind first read).
+    initial_label = models.CharField(max_length=16, choices=TumourClass.choices, blank=True)
+    label = models.CharField(max_length=16, choices=TumourClass.choices)
+    reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
+    note = models.TextField(blank=True)
+    poor_image_quality = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "kind"], name="one_review_per_case_and_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.label} by {self.reader}"
+
+    @property
+    def agrees_with_ai(self) -> bool:
+        return self.label == self.ai_label

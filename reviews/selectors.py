@@ -1,0 +1,132 @@
+"""Reads for the worklist, the review screen and the agreement page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from reviews.models import Case, Review
+
+WORKLIST_PAGE_SIZE = 50
+OPEN_STATUSES = (Case.Status.FIRST_READ, Case.Status.SECOND_READ, Case.Status.ADJUDICATION)
+
+
+@dataclass(frozen=True)
+class WorklistFilters:
+    status: str = ""
+    predicted: str = ""
+    since: dt.date | None = None
+    reader_id: int | None = None
+
+
+def worklist_for(*, filters: WorklistFilters, limit: int = WORKLIST_PAGE_SIZE) -> list[Case]:
+    """The cases in triage order: one query on the (status, priority, opened_at) index."""
+    statuses = (filters.status,) if filters.status else OPEN_STATUSES
+    cases = Case.objects.filter(status__in=statuses)
+    if filters.predicted:
+        cases = cases.filter(ai_label=filters.predicted)
+    if filters.since:
+        start = dt.datetime.combine(
+            filters.since, dt.time.min, tzinfo=timezone.get_current_timezone()
+        )
+        cases = cases.filter(opened_at__gte=start)
+    if filters.reader_id:
+        cases = cases.filter(claimed_by_id=filters.reader_id)
+    return list(
+        cases.select_related("scan", "prediction", "claimed_by").order_by("priority", "opened_at")[
+            :limit
+        ]
+    )
+
+
+def worklist_counts() -> dict[str, int]:
+    """How many cases are in each status (one grouped query)."""
+    rows = Case.objects.values_list("status").annotate(n=Count("id")).order_by()
+    counts = dict.fromkeys(Case.Status.values, 0)
+    counts.update(dict(rows))
+    return counts
+
+
+def case_detail(*, public_id) -> Case:
+    return Case.objects.select_related(
+        "scan", "prediction", "claimed_by", "first_reader", "second_reader"
+    ).get(public_id=public_id)
+
+
+def case_reviews(*, case: Case) -> QuerySet[Review]:
+    return case.reviews.select_related("reader").order_by("created_at")
+
+
+def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of two raters over the same items; None when it is undefined.
+
+    kappa = (p_o - p_e) / (1 - p_e), p_o the observed agreement, p_e the agreement expected
+    by chance from each rater's own class frequencies.
+    """
+    n = len(pairs)
+    if n == 0:
+        return None
+    observed = sum(a == b for a, b in pairs) / n
+    first = Counter(a for a, _ in pairs)
+    second = Counter(b for _, b in pairs)
+    expected = sum(first[c] * second[c] for c in first) / (n * n)
+    if expected == 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    double_reads: int
+    inter_reader_kappa: float | None
+    inter_reader_agreement: float | None
+    reader_ai_kappa: float | None
+    reader_ai_agreement: float | None
+    reads: int
+    followed_ai_when_shown: float | None
+    shown_reads: int
+    matched_ai_when_blind: float | None
+    blind_reads: int
+
+
+def _share(values: list[bool]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def agreement_report() -> AgreementReport:
+    """Inter-reader agreement on double-read cases and reader-vs-AI agreement on first reads."""
+    firsts: dict[int, str] = {}
+    seconds: dict[int, str] = {}
+    reader_ai: list[tuple[str, str]] = []
+    shown: list[bool] = []
+    blind: list[bool] = []
+    rows = Review.objects.filter(kind__in=(Review.Kind.FIRST, Review.Kind.SECOND)).values_list(
+        "case_id", "kind", "label", "ai_label", "initial_label"
+    )
+    for case_id, kind, label, ai_label, initial in rows:
+        if kind == Review.Kind.FIRST:
+            firsts[case_id] = label
+            reader_ai.append((label, ai_label))
+            if initial:
+                blind.append(initial == ai_label)
+            else:
+                shown.append(label == ai_label)
+        else:
+            seconds[case_id] = label
+    pairs = [(firsts[c], seconds[c]) for c in seconds if c in firsts]
+    return AgreementReport(
+        double_reads=len(pairs),
+        inter_reader_kappa=cohen_kappa(pairs),
+        inter_reader_agreement=_share([a == b for a, b in pairs]),
+        reader_ai_kappa=cohen_kappa(reader_ai),
+        reader_ai_agreement=_share([a == b for a, b in reader_ai]),
+        reads=len(reader_ai),
+        followed_ai_when_shown=_share(shown),
+        shown_reads=len(shown),
+        matched_ai_when_blind=_share(blind),
+        blind_reads=len(blind),
+    )

@@ -1,0 +1,51 @@
+from rest_framework import serializers
+
+from reviews.models import Case, Review, TumourClass
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    scan = serializers.UUIDField(source="scan.public_id", read_only=True)
+    band = serializers.CharField(source="band.label", read_only=True)
+
+    class Meta:
+        model = Case
+        fields = ["id", "scan", "status", "band", "priority", "opened_at", "lease_expires_at"]
+
+
+class AiAnswerSerializer(serializers.Serializer):
+    label = serializers.CharField(source="ai_label")
+    p_tumor = serializers.FloatField(source="prediction.p_tumor")
+    probabilities = serializers.DictField(source="prediction.probabilities")
+    ood = serializers.BooleanField(source="prediction.ood")
+
+
+class ReviewInSerializer(serializers.Serializer):
+    label = serializers.ChoiceField(choices=TumourClass.choices)
+    reason = serializers.ChoiceField(choices=Review.Reason.choices, required=False, default="")
+    note = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+    poor_image_quality = serializers.BooleanField(required=False, default=False)
+
+
+class ReviewOutSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    case = serializers.UUIDField(source="case.public_id", read_only=True)
+    case_status = serializers.CharField(source="case.status", read_only=True)
+    final_label = serializers.CharField(source="case.final_label", read_only=True)
+
+    class Meta:
+        model = Review
+        fields = [
+            "id",
+            "case",
+            "kind",
+            "label",
+            "initial_label",
+            "ai_label",
+            "reason",
+            "note",
+            "poor_image_quality",
+            "created_at",
+            "case_status",
+            "final_label",
+        ]

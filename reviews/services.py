@@ -1,0 +1,307 @@
+"""Writes on the review workflow. A review is submitted in ``review_submit``."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Mod
+from django.utils import timezone
+
+from reviews.models import Case, Review, SiteOptions, TumourClass
+from tumorapp.audit.models import Action
+from tumorapp.audit.services import audit_record
+from tumorapp.inference.models import Prediction
+
+# A prediction whose top class holds less than this is "uncertain" for triage: the model
+# cannot tell the classes apart, which is where a reader's time is best spent early.
+UNCERTAIN_TOP_PROBABILITY = 0.6
+# A reader who contradicts an AI this sure always gets a second read.
+CONFIDENT_AI_PROBABILITY = 0.9
+
+
+def triage_priority(*, prediction: Prediction) -> int:
+    """The band (thousands) and order within the band; lower is more urgent."""
+    top = max(prediction.probabilities.values(), default=0.0)
+    if prediction.ood or top < UNCERTAIN_TOP_PROBABILITY:
+        # Least certain first: a low top probability sorts before a higher one.
+        return Case.Band.UNCERTAIN * 1000 + round(min(max(top, 0.0), 1.0) * 999)
+    if prediction.tumor_suspected:
+        return Case.Band.SUSPECTED * 1000 + round((1.0 - prediction.p_tumor) * 999)
+    return Case.Band.ROUTINE * 1000 + round((1.0 - prediction.p_tumor) * 999)
+
+
+@transaction.atomic
+def case_open_for_prediction(*, prediction: Prediction) -> Case:
+    """Put the scan of a freshly stored prediction on the worklist (or re-rank it).
+
+    The inference task calls this once the prediction row is saved. A case already reported
+    keeps its reads; a newer model's prediction only re-ranks a case still waiting.
+    """
+    case = Case.objects.select_for_update().filter(scan_id=prediction.scan_id).first()
+    priority = triage_priority(prediction=prediction)
+    if case is None:
+        return Case.objects.create(
+            scan_id=prediction.scan_id,
+            prediction=prediction,
+            ai_label=prediction.label,
+            priority=priority,
+            opened_at=timezone.now(),
+        )
+    if case.status == Case.Status.FIRST_READ and case.first_reader_id is None:
+        if case.priority < 1000:
+            priority %= 1000  # an escalated case stays escalated
+        case.prediction = prediction
+        case.ai_label = prediction.label
+        case.priority = priority
+        case.save(update_fields=["prediction", "ai_label", "priority"])
+    return case
+
+
+def cases_escalate(*, now=None) -> int:
+    """Move cases that waited longer than the site allows into the escalated band."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=SiteOptions.current().escalate_after_minutes)
+    return Case.objects.filter(
+        status=Case.Status.FIRST_READ, priority__gte=1000, opened_at__lt=cutoff
+    ).update(priority=Mod("priority", 1000))
+
+
+def _claimable_by(reader, now) -> Q:
+    free = Q(claimed_by__isnull=True) | Q(lease_expires_at__lt=now)
+    first = Q(status=Case.Status.FIRST_READ)
+    # A reader never second-reads or adjudicates a case they read themselves.
+    second = Q(status=Case.Status.SECOND_READ) & ~Q(first_reader=reader)
+    adjudicate = (
+        Q(status=Case.Status.ADJUDICATION) & ~Q(first_reader=reader) & ~Q(second_reader=reader)
+    )
+    return free & (first | second | adjudicate)
+
+
+@transaction.atomic
+def case_claim_next(*, reader, request=None) -> Case | None:
+    """Hand ``reader`` the most urgent case nobody holds, under a lease.
+
+    1. A reader holding an unexpired claim gets that case back (one case at a time).
+    2. Otherwise lock the first free case in triage order, skipping rows other readers are
+       locking right now (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
+       writers), so two readers can never be handed the same case.
+    3. Record the claim with its lease and audit it.
+    """
+    now = timezone.now()
+    held = (
+        Case.objects.select_related("scan", "prediction")
+        .filter(claimed_by=reader, lease_expires_at__gte=now)
+        .exclude(status=Case.Status.DONE)
+        .first()
+    )
+    if held is not None:
+        return held
+    case = (
+        Case.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("scan", "prediction")
+        .filter(_claimable_by(reader, now))
+        .order_by("priority", "opened_at")
+        .first()
+    )
+    if case is None:
+        return None
+    case.claimed_by = reader
+    case.lease_expires_at = now + timedelta(minutes=SiteOptions.current().lease_minutes)
+    case.blind_label = ""
+    case.save(update_fields=["claimed_by", "lease_expires_at", "blind_label"])
+    audit_record(
+        action=Action.CASE_CLAIMED,
+        actor=reader,
+        request=request,
+        target=case,
+        details={"status": case.status},
+    )
+    return case
+
+
+def _locked_claim(*, case: Case, reader) -> Case:
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if case.claimed_by_id != reader.pk:
+        raise PermissionDenied("This case is not claimed by you.")
+    if case.status == Case.Status.DONE:
+        raise ValidationError("This case is already reported.")
+    return case
+
+
+@transaction.atomic
+def case_release(*, case: Case, reader, request=None) -> Case:
+    """Give a claimed case back to the queue before its lease runs out."""
+    case = _locked_claim(case=case, reader=reader)
+    case.claimed_by = None
+    case.lease_expires_at = None
+    case.blind_label = ""
+    case.save(update_fields=["claimed_by", "lease_expires_at", "blind_label"])
+    audit_record(action=Action.CASE_RELEASED, actor=reader, request=request, target=case)
+    return case
+
+
+@transaction.atomic
+def case_record_blind_label(*, case: Case, reader, label: str) -> Case:
+    """Store the reader's answer given before the AI's is revealed (blind first read)."""
+    case = _locked_claim(case=case, reader=reader)
+    if label not in TumourClass.values:
+        raise ValidationError({"label": "Unknown class."})
+    if case.blind_label:
+        raise ValidationError("The initial class is already recorded.")
+    case.blind_label = label
+    case.save(update_fields=["blind_label"])
+    return case
+
+
+def ai_is_hidden(*, case: Case, options: SiteOptions) -> bool:
+    """Whether the claim holder must still answer before the AI's class is shown."""
+    return (
+        options.blind_first_read
+        and case.status != Case.Status.ADJUDICATION
+        and not case.blind_label
+    )
+
+
+def double_read_selected(*, case: Case, rate: float) -> bool:
+    """Deterministic from the case id, so the same case is always in or out of the sample."""
+    digest = hashlib.sha256(str(case.public_id).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+def _needs_second_read(*, case: Case, label: str, options: SiteOptions) -> bool:
+    ai_confidence = case.prediction.probabilities.get(case.ai_label, 0.0)
+    disagrees_with_confident_ai = (
+        label != case.ai_label and ai_confidence >= CONFIDENT_AI_PROBABILITY
+    )
+    return disagrees_with_confident_ai or double_read_selected(
+        case=case, rate=options.double_read_rate
+    )
+
+
+@transaction.atomic
+def review_submit(
+    *,
+    case: Case,
+    reader,
+    label: str,
+    reason: str = "",
+    note: str = "",
+    poor_image_quality: bool = False,
+    request=None,
+) -> Review:
+    """Record the claim holder's read and move the case along the double-reading path.
+
+    1. Check the claim and the answer (a correction of the AI needs a reason; a blind site
+       needs the initial class first).
+    2. Store the read: first, second (blinded to the first) or adjudication.
+    3. First read: report it, unless it is sampled for double reading or contradicts a
+       confident AI, then it waits for a second reader. Second read: agreement reports,
+       disagreement goes to adjudication. Adjudication reports.
+    4. Free the claim and write one audit event.
+    """
+    case = _locked_claim(case=case, reader=reader)
+    options = SiteOptions.current()
+    if label not in TumourClass.values:
+        raise ValidationError({"label": "Unknown class."})
+    if label != case.ai_label and reason not in Review.Reason.values:
+        raise ValidationError({"reason": "Say why you differ from the AI."})
+    if reason and reason not in Review.Reason.values:
+        raise ValidationError({"reason": "Unknown reason."})
+    if ai_is_hidden(case=case, options=options):
+        raise ValidationError("Record your initial class before the AI's answer is shown.")
+    kind = {
+        Case.Status.FIRST_READ: Review.Kind.FIRST,
+        Case.Status.SECOND_READ: Review.Kind.SECOND,
+        Case.Status.ADJUDICATION: Review.Kind.ADJUDICATION,
+    }[case.status]
+    review = Review.objects.create(
+        case=case,
+        reader=reader,
+        kind=kind,
+        ai_label=case.ai_label,
+        initial_label=case.blind_label,
+        label=label,
+        reason=reason,
+        note=note.strip(),
+        poor_image_quality=poor_image_quality,
+    )
+    now = timezone.now()
+    if kind == Review.Kind.FIRST:
+        case.first_reader = reader
+        if _needs_second_read(case=case, label=label, options=options):
+            case.status = Case.Status.SECOND_READ
+        else:
+            _report(case, label, Case.Resolution.SINGLE, now)
+        action = Action.REVIEW_SUBMITTED
+    elif kind == Review.Kind.SECOND:
+        case.second_reader = reader
+        first = case.reviews.get(kind=Review.Kind.FIRST)
+        if first.label == label:
+            _report(case, label, Case.Resolution.AGREED, now)
+        else:
+            case.status = Case.Status.ADJUDICATION
+        action = Action.SECOND_READ_SUBMITTED
+    else:
+        _report(case, label, Case.Resolution.ADJUDICATED, now)
+        action = Action.ADJUDICATED
+    case.claimed_by = None
+    case.lease_expires_at = None
+    case.blind_label = ""
+    case.save()
+    audit_record(
+        action=action,
+        actor=reader,
+        request=request,
+        target=case,
+        details={
+            "review": str(review.public_id),
+            "label": label,
+            "ai_label": case.ai_label,
+            "initial_label": review.initial_label,
+            "reason": review.reason,
+            "case_status": case.status,
+        },
+    )
+    return review
+
+
+def _report(case: Case, label: str, resolution: str, now) -> None:
+    case.status = Case.Status.DONE
+    case.final_label = label
+    case.resolution = resolution
+    case.decided_at = now
+
+
+@transaction.atomic
+def site_options_update(
+    *,
+    actor,
+    double_read_rate: float,
+    blind_first_read: bool,
+    lease_minutes: int,
+    escalate_after_minutes: int,
+    request=None,
+) -> SiteOptions:
+    """Change the review options of the site; the audit event keeps the old and new values."""
+    options = SiteOptions.objects.select_for_update().get(pk=SiteOptions.current().pk)
+    fields = ("double_read_rate", "blind_first_read", "lease_minutes", "escalate_after_minutes")
+    before = {f: getattr(options, f) for f in fields}
+    options.double_read_rate = double_read_rate
+    options.blind_first_read = blind_first_read
+    options.lease_minutes = lease_minutes
+    options.escalate_after_minutes = escalate_after_minutes
+    options.full_clean()
+    options.save()
+    after = {f: getattr(options, f) for f in fields}
+    audit_record(
+        action=Action.SITE_OPTIONS_CHANGED,
+        actor=actor,
+        request=request,
+        target=options,
+        details={"before": before, "after": after},
+    )
+    return options

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from reviews import views
+
+app_name = "reviews"
+
+urlpatterns = [
+    path("", views.WorklistView.as_view(), name="worklist"),
+    path("next/", views.NextCaseView.as_view(), name="next"),
+    path("cases/<uuid:public_id>/", views.CaseView.as_view(), name="case"),
+    path(
+        "cases/<uuid:public_id>/image/", views.CaseFileView.as_view(kind="image"), name="case_image"
+    ),
+    path(
+        "cases/<uuid:public_id>/heatmap/",
+        views.CaseFileView.as_view(kind="heatmap"),
+        name="case_heatmap",
+    ),
+    path("agreement/", views.AgreementView.as_view(), name="agreement"),
+    path("site-options/", views.SiteOptionsView.as_view(), name="site_options"),
+]

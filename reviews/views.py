@@ -1,0 +1,203 @@
+"""Pages of the review workflow; each write calls one service in reviews.services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import FormView, TemplateView
+
+from reviews import selectors, services
+from reviews.forms import InitialLabelForm, ReviewForm, SiteOptionsForm, WorklistFilterForm
+from reviews.models import Case, Review, SiteOptions, TumourClass
+from tumorapp.accounts import rules
+from tumorapp.accounts.access import RoleRequiredMixin
+from tumorapp.accounts.roles import Role
+from tumorapp.audit.models import Action
+from tumorapp.audit.services import audit_record
+
+
+def _radiologists():
+    return get_user_model().objects.filter(groups__name=Role.RADIOLOGIST.value).order_by("username")
+
+
+class WorklistView(RoleRequiredMixin, TemplateView):
+    roles = (Role.RADIOLOGIST,)
+    template_name = "reviews/worklist.html"
+
+    def get_context_data(self, **kwargs):
+        form = WorklistFilterForm(self.request.GET or None, readers=_radiologists())
+        filters = selectors.WorklistFilters()
+        if form.is_valid():
+            data = form.cleaned_data
+            filters = selectors.WorklistFilters(
+                status=data["status"],
+                predicted=data["predicted"],
+                since=data["since"],
+                reader_id=int(data["reader"]) if data["reader"] else None,
+            )
+        counts = selectors.worklist_counts()
+        return super().get_context_data(
+            form=form,
+            cases=selectors.worklist_for(filters=filters),
+            status_counts=[(value, label, counts[value]) for value, label in Case.Status.choices],
+            **kwargs,
+        )
+
+
+class NextCaseView(RoleRequiredMixin, View):
+    """POST: release the case being skipped (if any), then claim the most urgent free case."""
+
+    roles = (Role.RADIOLOGIST,)
+
+    def post(self, request):
+        skipped = request.POST.get("release")
+        if skipped:
+            case = Case.objects.filter(public_id=skipped, claimed_by=request.user).first()
+            if case is not None and case.is_open:
+                services.case_release(case=case, reader=request.user, request=request)
+        return _to_next_case(request)
+
+
+def _to_next_case(request):
+    case = services.case_claim_next(reader=request.user, request=request)
+    if case is None:
+        messages.info(request, "No case is waiting for you. The worklist is clear.")
+        return redirect("reviews:worklist")
+    return redirect("reviews:case", public_id=case.public_id)
+
+
+class CaseView(RoleRequiredMixin, TemplateView):
+    """The review screen. GET shows the case (one audit event); POST records a read."""
+
+    roles = (Role.RADIOLOGIST,)
+    template_name = "reviews/case.html"
+
+    def _case(self) -> Case:
+        try:
+            case = selectors.case_detail(public_id=self.kwargs["public_id"])
+        except Case.DoesNotExist as missing:
+            raise Http404 from missing
+        if not rules.can_view_case(self.request.user, case):
+            raise PermissionDenied
+        return case
+
+    def get(self, request, *args, **kwargs):
+        case = self._case()
+        options = SiteOptions.current()
+        holds = rules.can_review_case(request.user, case)
+        ai_hidden = holds and services.ai_is_hidden(case=case, options=options)
+        audit_record(
+            action=Action.SCAN_VIEWED if ai_hidden else Action.PREDICTION_SHOWN,
+            request=request,
+            target=case.scan,
+            details={"case": str(case.public_id), "status": case.status},
+        )
+        return self.render_to_response(
+            self.get_context_data(case=case, holds=holds, ai_hidden=ai_hidden, form=ReviewForm())
+        )
+
+    def get_context_data(self, *, case, holds, ai_hidden, form, **kwargs):
+        prediction = case.prediction
+        probabilities = sorted(
+            ((TumourClass(k).label, k, v) for k, v in prediction.probabilities.items()),
+            key=lambda row: -row[2],
+        )
+        # Reads stay hidden while a case waits for a blinded second read or adjudication
+        # by someone else; the adjudicator sees both reads.
+        show_reads = not case.is_open or (holds and case.status == Case.Status.ADJUDICATION)
+        return super().get_context_data(
+            case=case,
+            holds=holds,
+            ai_hidden=ai_hidden,
+            form=form,
+            prediction=prediction,
+            probabilities=probabilities,
+            classes=list(enumerate(TumourClass.choices, start=1)),
+            reasons=Review.Reason.choices,
+            reviews=list(selectors.case_reviews(case=case)) if show_reads else [],
+            **kwargs,
+        )
+
+    def post(self, request, *args, **kwargs):
+        case = self._case()
+        if request.POST.get("step") == "initial":
+            form = InitialLabelForm(request.POST)
+            if form.is_valid():
+                try:
+                    services.case_record_blind_label(
+                        case=case, reader=request.user, label=form.cleaned_data["label"]
+                    )
+                except ValidationError as error:
+                    messages.error(request, " ".join(error.messages))
+            return redirect("reviews:case", public_id=case.public_id)
+        form = ReviewForm(request.POST)
+        if form.is_valid():
+            try:
+                services.review_submit(
+                    case=case, reader=request.user, request=request, **form.cleaned_data
+                )
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+                return redirect("reviews:case", public_id=case.public_id)
+            messages.success(request, "Read recorded.")
+            return _to_next_case(request)
+        messages.error(request, "Choose a class.")
+        return redirect("reviews:case", public_id=case.public_id)
+
+
+class CaseFileView(RoleRequiredMixin, View):
+    """Serves a case's scan image or heat map through the role and object checks.
+
+    The review page that embeds the file already wrote the case's audit event, so the bytes
+    themselves are not audited again.
+    """
+
+    roles = (Role.RADIOLOGIST,)
+    kind = "image"
+
+    def get(self, request, public_id):
+        case = Case.objects.select_related("scan", "prediction").filter(public_id=public_id).first()
+        if case is None or not rules.can_view_case(request.user, case):
+            raise Http404
+        if self.kind == "image":
+            name = case.scan.image.name
+        else:
+            # The heat map gives the AI's answer away: a blind reader gets it only afterwards.
+            holds = rules.can_review_case(request.user, case)
+            hidden = holds and services.ai_is_hidden(case=case, options=SiteOptions.current())
+            name = "" if hidden else case.prediction.heatmap.name
+        if not name or not default_storage.exists(name):
+            raise Http404
+        response = FileResponse(default_storage.open(name, "rb"))
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class AgreementView(RoleRequiredMixin, TemplateView):
+    roles = (Role.RADIOLOGIST, Role.ADMIN)
+    template_name = "reviews/agreement.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(report=selectors.agreement_report(), **kwargs)
+
+
+class SiteOptionsView(RoleRequiredMixin, FormView):
+    roles = (Role.ADMIN,)
+    template_name = "reviews/site_options.html"
+    form_class = SiteOptionsForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "instance": SiteOptions.current()}
+
+    def form_valid(self, form):
+        services.site_options_update(
+            actor=self.request.user, request=self.request, **form.cleaned_data
+        )
+        messages.success(self.request, "Site options saved.")
+        return redirect(reverse("reviews:site_options"))
