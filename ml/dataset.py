@@ -23,7 +23,7 @@ import numpy as np
 
 from ml import CACHE_DIR, CLASS_NAMES
 from ml.images import ImageDecodeError, load_image
-from ml.preprocess import PreprocessConfig, preprocess, to_grey
+from ml.preprocess import PREPROCESS_VERSION, PreprocessConfig, preprocess, to_grey
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".dcm"}
 
@@ -174,7 +174,7 @@ def _scan_one(args: tuple[str, PreprocessConfig]) -> dict:
 
 def _cache_key(root: Path, files: list[tuple[str, str, str]], config: PreprocessConfig) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([_SCAN_VERSION, str(root), config.to_dict()]).encode())
+    h.update(json.dumps([_SCAN_VERSION, PREPROCESS_VERSION, str(root), config.to_dict()]).encode())
     for rel, split, label in files:
         st = (root / rel).stat()
         h.update(f"{rel}|{split}|{label}|{st.st_size}|{st.st_mtime_ns}\n".encode())

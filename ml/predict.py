@@ -31,6 +31,7 @@ from ml.gradcam import cam_from_activations, overlay_png, upsample
 from ml.images import ImageDecodeError, ImageInput, load_image
 from ml.ood import OODGuard
 from ml.preprocess import (
+    PREPROCESS_VERSION,
     PreprocessConfig,
     heatmap_to_original,
     preprocess_with_geometry,
@@ -88,6 +89,12 @@ class Predictor:
         self.model_dir = Path(model_dir) if model_dir is not None else DEFAULT_MODEL_DIR
         self.manifest = artefact.read_manifest(self.model_dir)
         self.config = PreprocessConfig.from_dict(self.manifest["preprocess"])
+        if self.manifest.get("preprocess_version") != PREPROCESS_VERSION:
+            trained_with = self.manifest.get("preprocess_version")
+            raise ValueError(
+                f"{self.model_dir} was trained with preprocessing version {trained_with}, "
+                f"this code has {PREPROCESS_VERSION}: retrain it"
+            )
         self.temperature = float(self.manifest["temperature"])
         self.guard = OODGuard.load(self.model_dir / artefact.OOD_FILE)
         model = keras.models.load_model(self.model_dir / artefact.MODEL_FILE, compile=False)
@@ -115,6 +122,11 @@ class Predictor:
             return logits, feats, conv, tape.gradient(score, conv)
 
         self._forward, self._forward_cam, self._tf = forward, forward_cam, tf
+
+    @classmethod
+    def load(cls, model_dir: Path | str | None = None) -> Predictor:
+        """The platform's entry point: a Predictor for ``model_dir`` or the shipped model."""
+        return cls(model_dir)
 
     @property
     def version(self) -> str:

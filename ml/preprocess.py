@@ -22,6 +22,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+#: Bump whenever the steps below change output for the same config: caches key on it.
+PREPROCESS_VERSION = 2
+
 
 @dataclass(frozen=True)
 class PreprocessConfig:
@@ -82,7 +85,7 @@ def brain_box(grey: np.ndarray, threshold: float, margin: float) -> tuple[int, i
         return 0, 0, h, w
     top, bottom = rows[0] * step, min(h, (rows[-1] + 1) * step)
     left, right = cols[0] * step, min(w, (cols[-1] + 1) * step)
-    if (bottom - top) < 0.2 * h or (right - left) < 0.2 * w:
+    if (bottom - top) < 0.1 * h or (right - left) < 0.1 * w:
         return 0, 0, h, w  # implausibly small: trust the original framing instead
     m = int(round(margin * max(bottom - top, right - left)))
     return (

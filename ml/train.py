@@ -37,7 +37,7 @@ from ml.calibration import (
 )
 from ml.dataset import Split, Table, scan, split_table
 from ml.fingerprint import build_fingerprint
-from ml.preprocess import PreprocessConfig
+from ml.preprocess import PREPROCESS_VERSION, PreprocessConfig
 
 TARGET_SENSITIVITY = 0.97
 
@@ -73,12 +73,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fine-tune from this model folder (same classes and input size)",
     )
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write var/ml's cache")
     return p.parse_args(argv)
 
 
 def load_data(args: argparse.Namespace, config: PreprocessConfig) -> tuple[Table, Split]:
-    tables = [scan(args.data, config)]
-    tables += [scan(extra, config) for extra in args.extra]
+    use_cache = not args.no_cache
+    tables = [scan(args.data, config, use_cache=use_cache)]
+    tables += [scan(extra, config, use_cache=use_cache) for extra in args.extra]
     table = Table.concat(tables) if len(tables) > 1 else tables[0]
     return table, split_table(table, val_fraction=args.val_fraction, seed=args.seed)
 
@@ -219,6 +221,7 @@ def train(args: argparse.Namespace) -> Path:
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "class_names": list(CLASS_NAMES),
         "preprocess": config.to_dict(),
+        "preprocess_version": PREPROCESS_VERSION,
         "threshold": threshold,
         "target_sensitivity": args.target_sensitivity,
         "temperature": temperature,

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("tumorapp.core.urls")),
     path("accounts/", include("tumorapp.accounts.urls")),
     path("worklist/", include("reviews.urls")),
+    path("audit/", include("tumorapp.audit.urls")),
     path("django-admin/", admin.site.urls),
     path("api/v1/", include("tumorapp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

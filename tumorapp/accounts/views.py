@@ -1,5 +1,9 @@
+from axes.conf import settings as axes_settings
+from axes.helpers import get_client_username, get_cool_off
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.http import JsonResponse
+from django.shortcuts import render
 from django.urls import reverse_lazy
 
 from tumorapp.audit.models import Action
@@ -16,6 +20,8 @@ class LoginView(auth_views.LoginView):
         return response
 
     def form_invalid(self, form):
+        if getattr(self.request, "axes_locked_out", False):
+            return super().form_invalid(form)  # locked_out() audits this attempt
         audit_record(
             action=Action.LOGIN_FAILED,
             request=self.request,
@@ -44,3 +50,31 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         audit_record(action=Action.PASSWORD_CHANGED, actor=user, request=self.request)
         messages.success(self.request, "Your password was changed.")
         return response
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """django-axes' lockout response (AXES_LOCKOUT_CALLABLE): called for the attempt that
+    reaches the limit and for every attempt while the lock holds, right password or not.
+    Each such attempt is one LOCKED_OUT event."""
+    username = get_client_username(request, credentials) or ""
+    audit_record(
+        action=Action.LOCKED_OUT,
+        request=request,
+        details={"username": str(username)[:150]},
+    )
+    status = axes_settings.AXES_HTTP_RESPONSE_CODE
+    cool_off = get_cool_off(request)
+    minutes = int(cool_off.total_seconds() // 60) if cool_off else None
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {
+                "error": {
+                    "status": status,
+                    "code": "locked_out",
+                    "message": "Too many failed sign-in attempts; try again later.",
+                }
+            },
+            status=status,
+            headers={"Retry-After": str(int(cool_off.total_seconds()))} if cool_off else None,
+        )
+    return render(request, "accounts/locked_out.html", {"cooloff_minutes": minutes}, status=status)

@@ -20,6 +20,18 @@ class NavItem:
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Home", "core:home", ALL_ROLES),
     NavItem(
+        "Users",
+        "accounts:user_list",
+        (Role.ADMIN,),
+        "Accounts and roles: create, change, deactivate, reset passwords.",
+    ),
+    NavItem(
+        "Audit log",
+        "audit:event_list",
+        (Role.ADMIN,),
+        "Who did what and when; filter, inspect and export.",
+    ),
+    NavItem(
         "Worklist",
         "reviews:worklist",
         (Role.RADIOLOGIST,),

@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tumorapp.core.middleware.IdleSessionMiddleware",
+    "tumorapp.core.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -168,10 +170,15 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# Idle timeout: every request pushes the expiry forward, so a session dies after this many
-# minutes without activity (clinical workstations are shared).
+# Idle timeout: IdleSessionMiddleware signs a user out after this many minutes without a
+# request. Clinical roles (shared workstations) and the others can be set apart; both default
+# to SESSION_IDLE_MINUTES. The session row itself expires after the longer of the two.
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 15, minimum=1)
-SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_IDLE_MINUTES_CLINICAL = env_int(
+    "SESSION_IDLE_MINUTES_CLINICAL", SESSION_IDLE_MINUTES, minimum=1
+)
+SESSION_IDLE_MINUTES_OTHER = env_int("SESSION_IDLE_MINUTES_OTHER", SESSION_IDLE_MINUTES, minimum=1)
+SESSION_COOKIE_AGE = max(SESSION_IDLE_MINUTES_CLINICAL, SESSION_IDLE_MINUTES_OTHER) * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
@@ -183,6 +190,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimu
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Renders the locked page (or the API's error) and writes the LOCKED_OUT audit event.
+AXES_LOCKOUT_CALLABLE = "tumorapp.accounts.views.locked_out"
 
 # --- Security headers -----------------------------------------------------------------------
 

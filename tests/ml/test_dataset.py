@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ml.dataset import duplicate_clusters, scan, split_table
+from ml.preprocess import PreprocessConfig
+
+CLASSES = ("glioma_tumor", "meningioma_tumor", "no_tumor", "pituitary_tumor")
+
+
+def _pattern(seed: int, size: int = 96) -> np.ndarray:
+    """A distinct blocky image per seed (perceptual hashes far apart)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 6), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((size, size), Image.Resampling.NEAREST))
+
+
+def _write(path: Path, arr: np.ndarray, fmt: str = "PNG") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, format=fmt)
+
+
+def _folder(root: Path) -> None:
+    """Training/Testing folders with exact and resized copies crossing the split."""
+    seed = 0
+    for split, n in (("Training", 8), ("Testing", 2)):
+        for cls in CLASSES:
+            for k in range(n):
+                seed += 1
+                _write(root / split / cls / f"{k}.png", _pattern(seed))
+    # an exact copy of a Testing image inside Training
+    (root / "Training" / "glioma_tumor" / "copy.png").write_bytes(
+        (root / "Testing" / "glioma_tumor" / "0.png").read_bytes()
+    )
+    # a resized, re-encoded copy of a Training image inside Training (a near duplicate)
+    big = Image.fromarray(_pattern(1)).resize((150, 150), Image.Resampling.BILINEAR)
+    _write(root / "Training" / "glioma_tumor" / "resized.jpg", np.asarray(big), "JPEG")
+    # a file that does not decode
+    (root / "Training" / "no_tumor" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+
+
+def test_duplicate_clusters_never_straddle_splits(tmp_path):
+    # Given a folder with duplicates across and within the author's split
+    _folder(tmp_path)
+    table = scan(tmp_path, PreprocessConfig(size=32), workers=1, use_cache=False)
+    clusters = duplicate_clusters(table)
+    paths = {p: i for i, p in enumerate(table.paths)}
+    # Then exact and resized copies are clustered with their originals
+    assert (
+        clusters[paths["Training/glioma_tumor/copy.png"]]
+        == clusters[paths["Testing/glioma_tumor/0.png"]]
+    )
+    assert (
+        clusters[paths["Training/glioma_tumor/resized.jpg"]]
+        == clusters[paths["Training/glioma_tumor/0.png"]]
+    )
+    assert len(set(clusters)) > 30  # distinct images stay apart
+    # When split with several seeds, no cluster ever spans two parts
+    for seed in range(5):
+        split = split_table(table, val_fraction=0.3, seed=seed, clusters=clusters)
+        used = split.assignment != "excluded"
+        for c in set(clusters[used]):
+            assert len(set(split.assignment[used & (clusters == c)])) == 1
+        # and the official Testing folder stays the test set, whole
+        assert all(split.assignment[table.source_split == "test"] == "test")
+        assert split.assignment[paths["Training/glioma_tumor/copy.png"]] == "excluded"
+        assert split.test_duplicates_training[paths["Testing/glioma_tumor/0.png"]]
+        assert split.test_duplicates_training.sum() == 1
+        assert (split.assignment == "val").any()
+
+
+def test_decode_failures_are_reported_not_skipped(tmp_path):
+    _folder(tmp_path)
+    table = scan(tmp_path, PreprocessConfig(size=32), workers=1, use_cache=False)
+    i = table.paths.index("Training/no_tumor/broken.png")
+    assert "cannot decode" in table.errors[i]
+    split = split_table(table)
+    assert split.assignment[i] == "excluded" and split.reasons[i].startswith("decode failed")

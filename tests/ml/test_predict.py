@@ -1,0 +1,137 @@
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ml import CLASS_NAMES, DEFAULT_MODEL_DIR
+from ml.images import ImageDecodeError, load_image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_model_predicts_real_testing_images(predictor, testing_images):
+    results = predictor.predict([path for path, _ in testing_images])
+    assert len(results) == len(testing_images)
+    for r in results:
+        assert set(r.probabilities) == set(CLASS_NAMES)
+        assert sum(r.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+        assert r.label == max(r.probabilities, key=r.probabilities.get)
+        assert r.p_tumor == pytest.approx(1.0 - r.probabilities["no_tumor"])
+        assert r.tumor_suspected == (r.p_tumor >= predictor.threshold)
+        assert r.model_version == predictor.version
+    correct = sum(r.label == label for r, (_, label) in zip(results, testing_images, strict=True))
+    assert correct >= len(results) * 0.6, "the shipped model should classify most of these"
+    assert sum(r.ood for r in results) <= 1
+
+
+def test_predictor_exposes_its_parameters(predictor):
+    assert predictor.class_names == CLASS_NAMES
+    assert 0.0 < predictor.threshold < 1.0
+    assert (
+        predictor.version
+        == json.loads((DEFAULT_MODEL_DIR / "manifest.json").read_text())["version"]
+    )
+
+
+def test_every_input_kind_gives_the_same_answer(predictor, testing_images):
+    path = testing_images[0][0]
+    arr = load_image(path)
+    grey = np.asarray(Image.open(path).convert("L"))
+    sources = [
+        path,
+        str(path),
+        path.read_bytes(),
+        Image.open(path),
+        arr,
+        grey,
+        grey.astype(np.uint16) * 257,
+    ]
+    results = predictor.predict(sources)
+    for r in results[1:]:
+        assert r.p_tumor == pytest.approx(results[0].p_tumor, abs=0.02)
+
+
+def test_gradcam_heatmap_and_overlay(predictor, testing_images):
+    path = testing_images[0][0]
+    [r] = predictor.predict([path], heatmap=True)
+    h, w = load_image(path).shape[:2]
+    assert r.heatmap.shape == (h, w) and r.heatmap.dtype == np.float32
+    assert r.heatmap.min() >= 0.0 and r.heatmap.max() <= 1.0 and r.heatmap.max() > 0.5
+    overlay = Image.open(io.BytesIO(r.overlay_png))
+    assert overlay.format == "PNG" and overlay.size == (w, h) and overlay.mode == "RGB"
+    assert r.heatmap_class in CLASS_NAMES
+    [plain] = predictor.predict([path])
+    assert plain.heatmap is None and plain.overlay_png is None
+
+
+def test_ood_flags_noise_and_colour_photo(predictor, testing_images):
+    import skimage.data
+
+    noise = np.random.default_rng(0).integers(0, 256, (300, 300), dtype=np.uint8)
+    photo = skimage.data.astronaut()
+    blank = np.full((256, 256), 40, np.uint8)
+    noise_r, photo_r, blank_r, mri_r = predictor.predict(
+        [noise, photo, blank, testing_images[0][0]]
+    )
+    assert noise_r.ood and noise_r.ood_reasons
+    assert photo_r.ood and any("colour" in r for r in photo_r.ood_reasons)
+    assert blank_r.ood
+    assert not mri_r.ood
+
+
+def test_bad_input_raises_value_error_naming_the_item(predictor, testing_images):
+    with pytest.raises(ImageDecodeError, match="item 1"):
+        predictor.predict([testing_images[0][0], b"not an image"])
+    assert issubclass(ImageDecodeError, ValueError)
+
+
+def test_cli_prints_json_lines_and_fails_on_unreadable_file(tmp_path, testing_images):
+    bad = tmp_path / "notes.png"
+    bad.write_text("<html>not an image</html>")
+    good = [str(p) for p, _ in testing_images[:2]]
+    result = subprocess.run(
+        [sys.executable, "-m", "ml.predict", good[0], str(bad), good[1]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    lines = [json.loads(line) for line in result.stdout.splitlines()]  # stdout is JSON only
+    assert [line["file"] for line in lines] == [good[0], str(bad), good[1]]
+    assert "error" in lines[1]
+    for line in (lines[0], lines[2]):
+        assert set(line) == {
+            "file",
+            "label",
+            "probabilities",
+            "p_tumor",
+            "tumor_suspected",
+            "ood",
+            "model_version",
+        }
+        assert set(line["probabilities"]) == set(CLASS_NAMES)
+
+
+def test_cli_exits_zero_when_all_files_work(testing_images):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ml.predict",
+            "--model",
+            str(DEFAULT_MODEL_DIR),
+            str(testing_images[-1][0]),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["label"] in CLASS_NAMES
