@@ -49,7 +49,7 @@
     if (!pixels) return;
     windowed();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.fillStyle = "#000";
+    ctx.fillStyle = "#0d1114";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     const fit = Math.min(canvas.width / scratch.width, canvas.height / scratch.height) * state.zoom;
     const w = scratch.width * fit;

@@ -3,13 +3,25 @@
 import io
 
 import pytest
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 from reviews.services import case_open_for_prediction
 from tests.factories import PredictionFactory, UserFactory
-from tumorapp.accounts.roles import Role
+from tumorapp.accounts.roles import Role, sync_role_groups
+
+
+@pytest.fixture(autouse=True)
+def _role_groups(request):
+    """Transactional tests flush the tables, and with them the role groups the migrations
+    made; put them back so users can be given roles."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")
+        sync_role_groups(Group, Permission, ContentType)
 
 
 @pytest.fixture
@@ -27,16 +39,30 @@ def radiologists(db):
     return [UserFactory(username=f"reader{i}", role=Role.RADIOLOGIST) for i in range(3)]
 
 
-def png_bytes(size=64, *, colour=None) -> bytes:
-    """A small greyscale slice (a bright disc on a dark field), or an RGBA heat map."""
-    if colour is not None:
-        image = Image.new("RGBA", (size, size), colour)
-    else:
-        image = Image.new("L", (size, size), 20)
-        for x in range(size):
-            for y in range(size):
-                if (x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 4) ** 2:
-                    image.putpixel((x, y), 200)
+def slice_png(size=256) -> bytes:
+    """A synthetic axial slice: skull ring, brain, ventricles and a bright lesion."""
+    image = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(image)
+    s = size / 256
+    draw.ellipse([28 * s, 18 * s, 228 * s, 238 * s], fill=170)
+    draw.ellipse([38 * s, 28 * s, 218 * s, 228 * s], fill=95)
+    draw.ellipse([108 * s, 90 * s, 124 * s, 150 * s], fill=35)
+    draw.ellipse([132 * s, 90 * s, 148 * s, 150 * s], fill=35)
+    draw.ellipse([150 * s, 60 * s, 185 * s, 95 * s], fill=210)
+    image = image.filter(ImageFilter.GaussianBlur(2 * s))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def heatmap_png(size=256) -> bytes:
+    """A transparent overlay, hot over the lesion of slice_png."""
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    s = size / 256
+    draw.ellipse([135 * s, 45 * s, 200 * s, 110 * s], fill=(255, 140, 0, 200))
+    draw.ellipse([152 * s, 62 * s, 183 * s, 93 * s], fill=(255, 30, 0, 255))
+    image = image.filter(ImageFilter.GaussianBlur(8 * s))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -49,8 +75,8 @@ def stored_files():
 
     def store(case):
         for name, data in (
-            (case.scan.image.name, png_bytes(128)),
-            (f"heatmaps/{case.scan.sha256}.png", png_bytes(128, colour=(255, 60, 0, 160))),
+            (case.scan.image.name, slice_png()),
+            (f"heatmaps/{case.scan.sha256}.png", heatmap_png()),
         ):
             if default_storage.exists(name):
                 default_storage.delete(name)

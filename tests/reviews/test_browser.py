@@ -1,0 +1,72 @@
+"""A radiologist reads from the keyboard in headless Chromium: next case, heat map, correct."""
+
+from pathlib import Path
+
+import pytest
+
+from reviews.models import Review, SiteOptions
+from tests.factories import TEST_PASSWORD
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+# A worklist that looks like a morning's intake: (p_tumor, label, ood)
+INTAKE = [
+    (0.97, "glioma", False),
+    (0.91, "meningioma", False),
+    (0.84, "pituitary", False),
+    (0.62, "glioma", True),
+    (0.71, "meningioma", False),
+    (0.12, "no_tumor", False),
+    (0.05, "no_tumor", False),
+    (0.33, "pituitary", True),
+    (0.08, "no_tumor", False),
+]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_keyboard_review_from_next_case_to_next_case(
+    live_server, page, alice, make_case, stored_files
+):
+    # given a site with single reads and a worklist whose cases have images in storage
+    options = SiteOptions.current()
+    options.double_read_rate = 0.0
+    options.save()
+    cases = [stored_files(make_case(p_tumor=p, label=label, ood=ood)) for p, label, ood in INTAKE]
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+    # when alice signs in and opens the worklist
+    page.goto(f"{live_server.url}/accounts/login/?next=/worklist/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/worklist/")
+    assert page.locator("#worklist tbody tr").count() == len(INTAKE)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "worklist.png"))
+
+    # and presses n: the most urgent case opens with its heat map drawn over the slice
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/worklist/cases/{cases[0].public_id}/")
+    viewer = page.locator("#viewer")
+    page.wait_for_function("document.getElementById('viewer').dataset.heatmap === 'on'")
+    page.screenshot(path=str(SCREENSHOTS / "review.png"))
+
+    # and toggles the heat map with g
+    page.keyboard.press("g")
+    assert viewer.get_attribute("data-heatmap") == "off"
+    page.keyboard.press("g")
+    assert viewer.get_attribute("data-heatmap") == "on"
+
+    # and corrects the class from the keyboard only: c, 2 (meningioma), w(rong sequence), enter
+    page.keyboard.press("c")
+    page.keyboard.press("2")
+    assert page.evaluate("document.activeElement.id") == "id_reason"
+    page.keyboard.press("w")
+    page.keyboard.press("Enter")
+
+    # then she lands on the next case, and the correction is stored with its reason
+    page.wait_for_url(f"**/worklist/cases/{cases[1].public_id}/")
+    review = Review.objects.get(case=cases[0])
+    assert (review.reader, review.label, review.reason) == (alice, "meningioma", "wrong_sequence")
+    assert review.ai_label == "glioma"
