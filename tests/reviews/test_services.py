@@ -267,3 +267,14 @@ def test_site_options_update_is_validated_and_audited(carol):
             lease_minutes=10,
             escalate_after_minutes=60,
         )
+
+
+def test_the_escalation_task_is_scheduled_and_escalates(make_case, settings):
+    from reviews.tasks import escalate_cases
+
+    old = make_case(p_tumor=0.1, label="no_tumor")
+    Case.objects.filter(pk=old.pk).update(opened_at=timezone.now() - timedelta(days=1))
+    assert settings.CELERY_BEAT_SCHEDULE["reviews-escalate"]["task"] == escalate_cases.name
+    assert escalate_cases.delay().get() == 1
+    old.refresh_from_db()
+    assert old.band == Case.Band.ESCALATED

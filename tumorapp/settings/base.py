@@ -270,8 +270,13 @@ CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=6
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LIMIT > 60 else None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {}
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    "reviews.escalate_cases": {"queue": "default"},
+}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Cases waiting longer than the site's limit move to the top of the worklist.
+    "reviews-escalate": {"task": "reviews.escalate_cases", "schedule": 60},
+}
 if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         "CELERY_TASK_TIME_LIMIT: must be below CELERY_VISIBILITY_TIMEOUT "
