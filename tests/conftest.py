@@ -92,3 +92,10 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-sync",
         ],
     }
+
+
+@pytest.fixture(autouse=True)
+def _fake_predictor(settings):
+    """Unit tests predict with a fast stand-in (no TensorFlow); integration tests start
+    worker processes, which load whatever predictor their environment names."""
+    settings.INFERENCE_PREDICTOR = "tests.tumorapp.inference.fakes.FakePredictor"

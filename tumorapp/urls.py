@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 urlpatterns = [
     path("", include("tumorapp.core.urls")),
     path("accounts/", include("tumorapp.accounts.urls")),
+    path("scans/", include("tumorapp.scans.urls")),
     path("worklist/", include("reviews.urls")),
     path("audit/", include("tumorapp.audit.urls")),
     path("django-admin/", admin.site.urls),

@@ -7,7 +7,46 @@ for anything outside, so a guessed URL cannot tell "exists" from "not yours".
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from tumorapp.accounts.roles import Role
+from tumorapp.scans.models import Scan
+
+
+def scans_visible_to(user) -> QuerySet[Scan]:
+    """Technologists see their own uploads; radiologists and admins every scan that is
+    not quarantined; everyone else (data team, no role, anonymous) none through these pages."""
+    if not getattr(user, "is_authenticated", False):
+        return Scan.objects.none()
+    if user.has_role(Role.RADIOLOGIST, Role.ADMIN):
+        return Scan.objects.exclude(status=Scan.Status.QUARANTINED)
+    if user.has_role(Role.TECHNOLOGIST):
+        return Scan.objects.filter(uploaded_by=user)
+    return Scan.objects.none()
+
+
+def can_view_scan(user, scan: Scan) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.has_role(Role.RADIOLOGIST, Role.ADMIN):
+        return scan.status != Scan.Status.QUARANTINED
+    if user.has_role(Role.TECHNOLOGIST):
+        return scan.uploaded_by_id == user.pk
+    return False
+
+
+def can_upload_scans(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False)) and user.has_role(Role.TECHNOLOGIST)
+
+
+def can_view_case(user, case) -> bool:
+    """A review case (reviews app): radiologists only, never a quarantined scan."""
+    return user.has_role(Role.RADIOLOGIST) and case.scan.status != Scan.Status.QUARANTINED
+
+
+def can_review_case(user, case) -> bool:
+    """Only the reader holding a case's claim may record a read on it."""
+    return user.has_role(Role.RADIOLOGIST) and case.claimed_by_id == user.pk and case.is_open
 
 
 # --- Users and audit -----------------------------------------------------------------------

@@ -7,5 +7,6 @@ from tumorapp.api import views
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("me/", views.MeView.as_view(), name="api-me"),
+    path("", include("tumorapp.scans.api_urls")),
     path("", include("reviews.api_urls")),
 ]

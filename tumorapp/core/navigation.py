@@ -20,6 +20,18 @@ class NavItem:
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Home", "core:home", ALL_ROLES),
     NavItem(
+        "Upload",
+        "scans:upload",
+        (Role.TECHNOLOGIST,),
+        "Drop PNG or JPEG slices; each is checked, stored and read by the model.",
+    ),
+    NavItem(
+        "My uploads",
+        "scans:mine",
+        (Role.TECHNOLOGIST,),
+        "Your uploaded scans, their status and the model's reading.",
+    ),
+    NavItem(
         "Users",
         "accounts:user_list",
         (Role.ADMIN,),

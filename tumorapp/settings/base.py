@@ -14,7 +14,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from tumorapp.env import env_bool, env_choice, env_int, env_list, env_str, env_url
+from tumorapp.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = Path(env_str("TUMORAPP_VAR_DIR", str(BASE_DIR / "var")))
@@ -271,16 +279,61 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300, minimum=10)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LIMIT > 60 else None
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
+    "inference.predict_run": {"queue": "inference"},
+    "inference.sweep_runs": {"queue": "default"},
     "reviews.escalate_cases": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "inference-sweep": {
+        "task": "inference.sweep_runs",
+        "schedule": env_int("INFERENCE_SWEEP_SECONDS", 60, minimum=1),
+    },
     # Cases waiting longer than the site's limit move to the top of the worklist.
     "reviews-escalate": {"task": "reviews.escalate_cases", "schedule": 60},
 }
+# Publishing gives up quickly when the broker is down: the upload is committed and its run
+# stays queued, so the sweeper sends it later instead of the request hanging.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 if CELERY_TASK_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         "CELERY_TASK_TIME_LIMIT: must be below CELERY_VISIBILITY_TIMEOUT "
         f"({CELERY_TASK_TIME_LIMIT} >= {CELERY_VISIBILITY_TIMEOUT})"
+    )
+
+# --- Scan upload and inference --------------------------------------------------------------
+
+# Refused before decoding: per file, per request (Content-Length) and in pixels (header only).
+SCAN_UPLOAD_MAX_FILE_BYTES = env_int("SCAN_UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024, minimum=1024)
+SCAN_UPLOAD_MAX_FILES = env_int("SCAN_UPLOAD_MAX_FILES", 50, minimum=1)
+SCAN_UPLOAD_MAX_BATCH_BYTES = env_int(
+    "SCAN_UPLOAD_MAX_BATCH_BYTES", 200 * 1024 * 1024, minimum=1024
+)
+SCAN_MAX_PIXELS = env_int("SCAN_MAX_PIXELS", 4096 * 4096, minimum=256)
+# Django refuses a multipart body with more files than this before our view runs.
+DATA_UPLOAD_MAX_NUMBER_FILES = SCAN_UPLOAD_MAX_FILES
+# Files above this spool to a temporary file instead of memory while the request is parsed.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# Dotted path of the predictor class; imported lazily, only where a prediction runs.
+INFERENCE_PREDICTOR = env_str("INFERENCE_PREDICTOR", "ml.predict.Predictor")
+# A claimed run whose worker has not finished within its lease is presumed dead and may be
+# claimed again; it must outlast the task time limit so a live worker is never overtaken.
+INFERENCE_LEASE_SECONDS = env_int("INFERENCE_LEASE_SECONDS", CELERY_TASK_TIME_LIMIT + 60, minimum=1)
+# Claims per run, counting worker deaths and transient failures; the next claim gives up.
+INFERENCE_MAX_ATTEMPTS = env_int("INFERENCE_MAX_ATTEMPTS", 3, minimum=1)
+# Test hook only: sleep this long before predicting, so a test can kill a worker mid-run.
+INFERENCE_TEST_DELAY_SECONDS = env_float("INFERENCE_TEST_DELAY_SECONDS", 0.0)
+if INFERENCE_LEASE_SECONDS >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "INFERENCE_LEASE_SECONDS: must be below CELERY_VISIBILITY_TIMEOUT "
+        f"({INFERENCE_LEASE_SECONDS} >= {CELERY_VISIBILITY_TIMEOUT})"
     )
 
 # --- Internationalisation, logging ----------------------------------------------------------

@@ -1,0 +1,135 @@
+// Upload page: drag and drop or choose many files; each is sent on its own request so it
+// gets its own progress bar and its own result (stored, duplicate, or refused and why).
+(function () {
+  "use strict";
+  const form = document.getElementById("upload-form");
+  if (!form) return;
+  const input = document.getElementById("upload-input");
+  const list = document.getElementById("upload-list");
+  const section = document.getElementById("upload-results");
+  const rowTemplate = document.getElementById("upload-row");
+  const config = JSON.parse(document.getElementById("upload-config").textContent);
+  const url = form.dataset.uploadUrl;
+  const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const queue = [];
+  const PARALLEL = 3;
+  let active = 0;
+
+  function setState(row, kind, label, message, link) {
+    const state = row.querySelector(".upload-state");
+    state.replaceChildren();
+    const pill = document.createElement("span");
+    pill.className = "pill " + kind;
+    pill.textContent = label;
+    state.appendChild(pill);
+    const msg = row.querySelector(".upload-message");
+    msg.replaceChildren(document.createTextNode(message || ""));
+    if (link) {
+      const a = document.createElement("a");
+      a.href = link;
+      a.textContent = " Open scan";
+      msg.appendChild(a);
+    }
+    row.dataset.state = kind;
+  }
+
+  function addFiles(files) {
+    if (!files.length) return;
+    section.hidden = false;
+    for (const file of files) {
+      const row = rowTemplate.content.firstElementChild.cloneNode(true);
+      row.querySelector(".upload-name").textContent = file.name;
+      list.prepend(row);
+      if (file.size > config.maxFileBytes) {
+        setState(row, "danger", "Refused", "The file is larger than " +
+          Math.round(config.maxFileBytes / 1048576) + " MB.");
+        row.querySelector("progress").value = 0;
+        continue;
+      }
+      queue.push({ file: file, row: row });
+    }
+    pump();
+  }
+
+  function pump() {
+    while (active < PARALLEL && queue.length) {
+      active += 1;
+      send(queue.shift());
+    }
+  }
+
+  function scanLink(scan) {
+    return scan ? "/scans/" + scan.id + "/" : null;
+  }
+
+  function send(item) {
+    const xhr = new XMLHttpRequest();
+    const body = new FormData();
+    body.append("files", item.file, item.file.name);
+    const bar = item.row.querySelector("progress");
+    setState(item.row, "info", "Uploading", "");
+    xhr.upload.addEventListener("progress", function (event) {
+      if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
+    });
+    xhr.addEventListener("load", function () {
+      bar.value = 100;
+      let data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (xhr.status === 429) {
+        const wait = parseInt(xhr.getResponseHeader("Retry-After") || "5", 10);
+        setState(item.row, "warn", "Waiting", "Too many uploads at once; retrying in " + wait + " s.");
+        setTimeout(function () { queue.unshift(item); pump(); }, wait * 1000);
+      } else if (data && data.results && data.results.length) {
+        const result = data.results[0];
+        if (result.status === "created") {
+          setState(item.row, "ok", "Stored", result.message, scanLink(result.scan));
+        } else if (result.status === "duplicate") {
+          setState(item.row, "warn", "Duplicate", result.message, scanLink(result.scan));
+        } else {
+          setState(item.row, "danger", "Refused", result.message);
+        }
+      } else if (data && data.error) {
+        const detail = data.error.details && data.error.details.results;
+        const message = detail && detail.length ? detail[0].message : data.error.message;
+        setState(item.row, "danger", "Refused", message);
+      } else {
+        setState(item.row, "danger", "Failed", "The server answered " + xhr.status + ".");
+      }
+      done();
+    });
+    xhr.addEventListener("error", function () {
+      setState(item.row, "danger", "Failed", "The upload did not reach the server; try again.");
+      done();
+    });
+    xhr.open("POST", url);
+    xhr.setRequestHeader("X-CSRFToken", csrf);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.send(body);
+  }
+
+  function done() {
+    active -= 1;
+    pump();
+  }
+
+  input.addEventListener("change", function () {
+    addFiles(Array.from(input.files));
+    input.value = "";
+  });
+  ["dragenter", "dragover"].forEach(function (name) {
+    form.addEventListener(name, function (event) {
+      event.preventDefault();
+      form.classList.add("dragging");
+    });
+  });
+  ["dragleave", "drop"].forEach(function (name) {
+    form.addEventListener(name, function (event) {
+      event.preventDefault();
+      form.classList.remove("dragging");
+    });
+  });
+  form.addEventListener("drop", function (event) {
+    addFiles(Array.from(event.dataTransfer.files));
+  });
+  form.addEventListener("submit", function (event) { event.preventDefault(); });
+})();

@@ -1,0 +1,306 @@
+"""API v1 for scans: upload (one or many files), list, detail, image and heat map."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from tumorapp.accounts.access import HasRole
+from tumorapp.accounts.roles import Role
+from tumorapp.accounts.rules import can_upload_scans
+from tumorapp.audit.models import Action
+from tumorapp.inference.models import InferenceRun, Prediction
+from tumorapp.scans.downloads import stored_png_response
+from tumorapp.scans.models import Scan
+from tumorapp.scans.selectors import latest_prediction, latest_run, scan_detail, scan_list_for
+from tumorapp.scans.services import UploadOutcome, scan_access_record, scan_upload
+
+SCAN_READERS = (Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.ADMIN)
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = "The request is too large."
+
+
+class RunSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+
+    class Meta:
+        model = InferenceRun
+        fields = [
+            "id",
+            "status",
+            "attempts",
+            "error",
+            "model_version",
+            "queued_at",
+            "started_at",
+            "finished_at",
+            "timings",
+        ]
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+
+    class Meta:
+        model = Prediction
+        fields = [
+            "id",
+            "model_version",
+            "label",
+            "probabilities",
+            "p_tumor",
+            "tumor_suspected",
+            "ood",
+            "ood_score",
+            "ood_reasons",
+            "created_at",
+        ]
+
+
+class ScanSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    filename = serializers.CharField(source="original_filename")
+    uploaded_by = serializers.CharField(source="uploaded_by.username")
+    format = serializers.CharField(source="source_format")
+    image_url = serializers.SerializerMethodField()
+    heatmap_url = serializers.SerializerMethodField()
+    run = serializers.SerializerMethodField()
+    prediction = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Scan
+        fields = [
+            "id",
+            "filename",
+            "uploaded_by",
+            "uploaded_at",
+            "format",
+            "size_bytes",
+            "width",
+            "height",
+            "status",
+            "status_reason",
+            "image_url",
+            "heatmap_url",
+            "run",
+            "prediction",
+        ]
+
+    def get_image_url(self, scan) -> str:
+        return reverse("api-scan-image", args=[scan.public_id])
+
+    def get_heatmap_url(self, scan) -> str | None:
+        prediction = latest_prediction(scan)
+        if prediction is None or not prediction.heatmap:
+            return None
+        return reverse("api-scan-heatmap", args=[scan.public_id])
+
+    def get_run(self, scan) -> dict | None:
+        run = latest_run(scan)
+        return RunSerializer(run).data if run else None
+
+    def get_prediction(self, scan) -> dict | None:
+        prediction = latest_prediction(scan)
+        return PredictionSerializer(prediction).data if prediction else None
+
+
+def outcome_data(outcome: UploadOutcome) -> dict:
+    if outcome.status == UploadOutcome.CREATED:
+        message = "Stored; the model will read it shortly."
+    elif outcome.status == UploadOutcome.DUPLICATE:
+        message = (
+            "Already on file: this exact image was uploaded before, so it was not stored again."
+        )
+    else:
+        message = outcome.error.message
+    return {
+        "filename": outcome.filename,
+        "status": outcome.status,
+        "message": message,
+        "code": outcome.error.code if outcome.error else None,
+        "scan": ScanSerializer(outcome.scan).data if outcome.scan else None,
+    }
+
+
+UploadResultSerializer = inline_serializer(
+    "UploadResults",
+    {
+        "results": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class ScanListCreateView(generics.ListAPIView):
+    """GET: the scans you may see (technologists: their own). POST: upload one or many
+    PNG/JPEG files under ``files`` (technologists only; throttled; size-limited)."""
+
+    permission_classes = [HasRole.of(*SCAN_READERS)]
+    serializer_class = ScanSerializer
+    parser_classes = [MultiPartParser]
+
+    def get_queryset(self):
+        mine = self.request.query_params.get("mine") in ("1", "true")
+        scans = scan_list_for(self.request.user, mine=mine)
+        wanted = self.request.query_params.get("status")
+        if wanted in Scan.Status.values:
+            scans = scans.filter(status=wanted)
+        scan_id = self.request.query_params.get("id")
+        if scan_id:
+            try:
+                scans = scans.filter(public_id=uuid.UUID(scan_id))
+            except ValueError:
+                scans = scans.none()
+        return scans
+
+    def get_throttles(self):
+        if self.request.method == "POST":
+            throttle = ScopedRateThrottle()
+            self.throttle_scope = "upload"
+            return [throttle]
+        return super().get_throttles()
+
+    def initial(self, request, *args, **kwargs):
+        if request.method == "POST":
+            _refuse_oversized_body(request)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        request=inline_serializer(
+            "ScanUpload", {"files": serializers.ListField(child=serializers.FileField())}
+        ),
+        responses={201: UploadResultSerializer, 200: UploadResultSerializer},
+    )
+    def post(self, request):
+        if not can_upload_scans(request.user):
+            self.permission_denied(request, message="Only technologists upload scans.")
+        try:
+            files = request.FILES.getlist("files")
+        except (TooManyFilesSent, RequestDataTooBig) as exc:
+            raise _too_large() from exc
+        if not files:
+            raise ValidationError({"files": ["Attach one or more image files under 'files'."]})
+        if len(files) > settings.SCAN_UPLOAD_MAX_FILES:
+            raise _too_large()
+        outcomes = [
+            scan_upload(
+                uploaded_by=request.user,
+                filename=f.name or "",
+                data=_read_limited(f),
+                request=request,
+            )
+            for f in files
+        ]
+        results = [outcome_data(o) for o in outcomes]
+        if all(o.status == UploadOutcome.REJECTED for o in outcomes):
+            return _refused(outcomes, results)
+        created = any(o.status == UploadOutcome.CREATED for o in outcomes)
+        return Response(
+            {"results": results}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+def _refused(outcomes: list[UploadOutcome], results: list[dict]) -> Response:
+    """Every file was refused: answer in the API's error shape, with each file's reason."""
+    statuses = {o.error.status for o in outcomes}
+    code = statuses.pop() if len(statuses) == 1 else status.HTTP_400_BAD_REQUEST
+    first = outcomes[0]
+    if len(outcomes) == 1:
+        error_code, message = (
+            first.error.code,
+            f"{first.filename or 'The file'}: {first.error.message}",
+        )
+    else:
+        error_code, message = "all_rejected", f"None of the {len(outcomes)} files was accepted."
+    body = {
+        "status": code,
+        "code": error_code,
+        "message": message,
+        "details": {"results": results},
+    }
+    return Response({"error": body}, status=code)
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"Too many files or too large a request: at most {settings.SCAN_UPLOAD_MAX_FILES} files "
+        f"and {settings.SCAN_UPLOAD_MAX_BATCH_BYTES:,} bytes per request; nothing was stored."
+    )
+
+
+def _refuse_oversized_body(request) -> None:
+    """Refuse by Content-Length before the body is read, so a huge batch costs nothing."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.SCAN_UPLOAD_MAX_BATCH_BYTES:
+        raise _too_large()
+    # Parse now, before authentication's CSRF check does: Django's own file-count and
+    # field-size limits then surface here, answered as 413 in the API's words.
+    try:
+        count = len(request._request.FILES.getlist("files"))
+    except (TooManyFilesSent, RequestDataTooBig) as exc:
+        raise _too_large() from exc
+    if count > settings.SCAN_UPLOAD_MAX_FILES:
+        raise _too_large()
+
+
+def _read_limited(upload) -> bytes:
+    """Read at most one byte over the per-file limit: enough for ingest to refuse it."""
+    upload.seek(0)
+    return upload.read(settings.SCAN_UPLOAD_MAX_FILE_BYTES + 1)
+
+
+class ScanDetailView(generics.RetrieveAPIView):
+    """One scan with its latest inference run and prediction."""
+
+    permission_classes = [HasRole.of(*SCAN_READERS)]
+    serializer_class = ScanSerializer
+
+    def get_object(self):
+        scan = scan_detail(self.request.user, self.kwargs["public_id"])
+        scan_access_record(scan=scan, action=Action.SCAN_VIEWED, request=self.request)
+        return scan
+
+
+class ScanImageView(APIView):
+    """The stored image (PNG), as an attachment."""
+
+    permission_classes = [HasRole.of(*SCAN_READERS)]
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, public_id):
+        scan = scan_detail(request.user, public_id)
+        response = stored_png_response(scan.image.name, f"scan-{scan.public_id}.png")
+        scan_access_record(scan=scan, action=Action.SCAN_IMAGE_VIEWED, request=request)
+        return response
+
+
+class ScanHeatmapView(APIView):
+    """The Grad-CAM overlay of the latest prediction (PNG), as an attachment."""
+
+    permission_classes = [HasRole.of(*SCAN_READERS)]
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, public_id):
+        scan = scan_detail(request.user, public_id)
+        prediction = latest_prediction(scan)
+        key = prediction.heatmap.name if prediction and prediction.heatmap else ""
+        response = stored_png_response(key, f"heatmap-{scan.public_id}.png")
+        scan_access_record(scan=scan, action=Action.SCAN_HEATMAP_VIEWED, request=request)
+        return response
