@@ -1,6 +1,6 @@
 import uuid
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 
 from tumorapp.accounts.roles import Role
@@ -19,11 +19,56 @@ PERMISSIONS = (
 )
 
 
+class UnauditedWriteError(RuntimeError):
+    """Raised when a bulk write would change what the user services audit."""
+
+
+# Changing any of these is an audited action (tumorapp.accounts.services); a bulk UPDATE
+# would do it without an event, so the queryset refuses.
+AUDITED_FIELDS = frozenset(
+    {
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "is_active",
+        "password",
+        "must_change_password",
+        "is_staff",
+        "is_superuser",
+    }
+)
+
+
+class UserQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        touched = AUDITED_FIELDS.intersection(kwargs)
+        if touched:
+            raise UnauditedWriteError(
+                f"bulk update of {sorted(touched)} would skip the audit log; use the services"
+            )
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        touched = AUDITED_FIELDS.intersection(fields)
+        if touched:
+            raise UnauditedWriteError(
+                f"bulk update of {sorted(touched)} would skip the audit log; use the services"
+            )
+        return super().bulk_update(objs, fields, *args, **kwargs)
+
+
+class AuditedUserManager(UserManager.from_queryset(UserQuerySet)):
+    pass
+
+
 class User(AbstractUser):
     """A person using the site. Exactly one role, held as membership of the role's group."""
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     must_change_password = models.BooleanField(default=False)
+
+    objects = AuditedUserManager()
 
     class Meta:
         permissions = PERMISSIONS

@@ -1,0 +1,59 @@
+"""RELIABILITY 17: repeated failed sign-ins lock the account (django-axes), the lock is
+audited, and the right password does not get through it."""
+
+import pytest
+from django.conf import settings
+
+from tests.factories import TEST_PASSWORD
+from tumorapp.accounts import services
+from tumorapp.audit.models import Action, AuditEvent
+
+
+def sign_in(client, password, username="alice"):
+    return client.post("/accounts/login/", {"username": username, "password": password})
+
+
+def actions():
+    return list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+
+
+@pytest.mark.django_db
+def test_the_limit_locks_the_account_and_the_right_password_does_not_bypass_it(alice, client):
+    limit = settings.AXES_FAILURE_LIMIT
+    # given limit - 1 wrong passwords: each refused and audited as a failed login
+    for _ in range(limit - 1):
+        assert sign_in(client, "wrong password").status_code == 200
+    assert actions() == [Action.LOGIN_FAILED] * (limit - 1)
+    # when the next wrong password reaches the limit, then the lock page answers
+    locked = sign_in(client, "wrong password")
+    assert locked.status_code == 429
+    assert b"Sign-in locked" in locked.content
+    # when the right password comes next, then it is refused too and nobody is signed in
+    again = sign_in(client, TEST_PASSWORD)
+    assert again.status_code == 429
+    assert client.get("/").status_code == 302
+    # and every attempt is exactly one event: limit - 1 failures, then two lockouts
+    assert actions() == [Action.LOGIN_FAILED] * (limit - 1) + [Action.LOCKED_OUT] * 2
+    lockout = AuditEvent.objects.filter(action=Action.LOCKED_OUT).first()
+    assert lockout.details == {"username": "alice"} and lockout.ip == "127.0.0.1"
+
+
+@pytest.mark.django_db
+def test_the_lock_holds_for_another_account_from_the_same_address(alice, bob, client):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(client, "wrong password")
+    # the lock is per username and per address: bob from the same address is refused too
+    assert sign_in(client, TEST_PASSWORD, username="bob").status_code == 429
+
+
+@pytest.mark.django_db
+def test_an_admin_password_reset_lifts_the_lock(alice, carol, client):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(client, "wrong password")
+    password = services.user_force_password_reset(user=alice, actor=carol)
+    response = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": password},
+        REMOTE_ADDR="10.0.0.9",  # another workstation: the address lock is separate
+    )
+    assert response.status_code == 302
