@@ -66,6 +66,7 @@ class ScanDetailView(RoleRequiredMixin, TemplateView):
             scan=scan,
             run=latest_run(scan),
             prediction=prediction,
+            label_display=prediction.label.replace("_", " ") if prediction else "",
             probabilities=probabilities,
             pending=scan.status == Scan.Status.QUEUED,
             **kwargs,
