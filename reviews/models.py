@@ -96,6 +96,13 @@ class Case(models.Model):
         ordering = ["priority", "opened_at"]
         indexes = [
             models.Index(fields=["status", "priority", "opened_at"], name="case_worklist"),
+            # The default worklist (every open case) walks this partial index in order and
+            # stops after one page, instead of sorting all open cases.
+            models.Index(
+                fields=["priority", "opened_at"],
+                condition=~models.Q(status="done"),
+                name="case_open_triage",
+            ),
         ]
 
     def __str__(self) -> str:

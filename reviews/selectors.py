@@ -12,7 +12,6 @@ from django.utils import timezone
 from reviews.models import Case, Review
 
 WORKLIST_PAGE_SIZE = 50
-OPEN_STATUSES = (Case.Status.FIRST_READ, Case.Status.SECOND_READ, Case.Status.ADJUDICATION)
 
 
 @dataclass(frozen=True)
@@ -25,8 +24,10 @@ class WorklistFilters:
 
 def worklist_for(*, filters: WorklistFilters, limit: int = WORKLIST_PAGE_SIZE) -> list[Case]:
     """The cases in triage order: one query on the (status, priority, opened_at) index."""
-    statuses = (filters.status,) if filters.status else OPEN_STATUSES
-    cases = Case.objects.filter(status__in=statuses)
+    if filters.status:
+        cases = Case.objects.filter(status=filters.status)
+    else:
+        cases = Case.objects.exclude(status=Case.Status.DONE)
     if filters.predicted:
         cases = cases.filter(ai_label=filters.predicted)
     if filters.since:
