@@ -32,6 +32,10 @@ class ReviewOutSerializer(serializers.ModelSerializer):
     case = serializers.UUIDField(source="case.public_id", read_only=True)
     case_status = serializers.CharField(source="case.status", read_only=True)
     final_label = serializers.CharField(source="case.final_label", read_only=True)
+    # Plain strings: the classes are the input's enum, and one enum gets one name in the schema.
+    ai_label = serializers.CharField(read_only=True)
+    initial_label = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)
 
     class Meta:
         model = Review
