@@ -51,6 +51,9 @@ class UserCreateForm(UserProfileForm):
         ],
     )
 
+    # No preselected role: choosing one is a deliberate act.
+    role = forms.ChoiceField(choices=[("", "Choose a role"), *Role.choices])
+
     field_order = ["username", "first_name", "last_name", "email", "role", "password_mode"]
 
     def clean_username(self) -> str:
