@@ -57,3 +57,25 @@ def test_an_admin_password_reset_lifts_the_lock(alice, carol, client):
         REMOTE_ADDR="10.0.0.9",  # another workstation: the address lock is separate
     )
     assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_api_sign_in_locks_too_and_answers_429(alice):
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    cache.clear()  # the login throttle must not be what answers here
+    api = APIClient()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = api.post("/api/v1/auth/token/", {"username": "alice", "password": "wrong"})
+        assert response.status_code == 400
+    locked = api.post("/api/v1/auth/token/", {"username": "alice", "password": "wrong"})
+    right = api.post("/api/v1/auth/token/", {"username": "alice", "password": TEST_PASSWORD})
+    for response in (locked, right):
+        assert response.status_code == 429
+        assert response.json()["error"]["code"] == "locked_out"
+        assert int(response["Retry-After"]) > 0
+        assert "token" not in response.json()
+    limit = settings.AXES_FAILURE_LIMIT
+    assert actions() == [Action.LOGIN_FAILED] * (limit - 1) + [Action.LOCKED_OUT] * 2
+    cache.clear()

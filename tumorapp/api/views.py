@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from tumorapp.accounts.views import locked_out
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 
@@ -34,6 +35,9 @@ class TokenView(ObtainAuthToken):
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
+            if getattr(request, "axes_locked_out", False):
+                # django-axes flags the DRF request, which its middleware never sees
+                return locked_out(request)
             audit_record(
                 action=Action.LOGIN_FAILED,
                 request=request,
