@@ -33,12 +33,21 @@ logger = logging.getLogger(__name__)
 
 Status = InferenceRun.Status
 _UNFINISHED = (Status.QUEUED, Status.RUNNING)
-#: Failures worth another attempt: the database or storage hiccuped, not the input.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OperationalError, InterfaceError)
+#: Failures worth another attempt: the database, storage or network hiccuped, not the input.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 class TransientInferenceError(Exception):
     """Raised after a run was released back to the queue; the task retries with backoff."""
+
+
+class PredictionRefused(Exception):
+    """This run cannot succeed by trying again; the message is the reason shown to users."""
 
 
 def _lease() -> timedelta:
@@ -98,49 +107,60 @@ def run_execute(*, run_id: int, worker: str) -> Prediction | None:
     the same run finds nothing to claim, and a second result for the same scan and model
     version is never written.
 
-    Bad input fails the run at once; database trouble releases it and raises
-    TransientInferenceError so the task retries; anything else fails it with the reason.
+    A bad image, a missing file or a model that cannot load fails the run at once with the
+    reason; database or network trouble releases it and raises TransientInferenceError so
+    the task retries with backoff.
     """
     run = run_claim(run_id=run_id, worker=worker)
     if run is None:
         logger.info("inference run %s: nothing to claim", run_id)
         return None
+    try:
+        result, timings = _predict(run)
+        heatmap_key = _store_heatmap(getattr(result, "overlay_png", None))
+        return prediction_record(
+            run_id=run.pk, result=result, heatmap_key=heatmap_key, timings=timings
+        )
+    except TRANSIENT_ERRORS as exc:
+        run_release(run_id=run.pk, worker=run.worker, error=f"{type(exc).__name__}: {exc}")
+        raise TransientInferenceError(str(exc)) from exc
+    except PredictionRefused as exc:
+        run_fail(run_id=run.pk, reason=str(exc))
+        return None
+
+
+def _predict(run: InferenceRun) -> tuple[object, dict]:
     started = time.monotonic()
     try:
         with default_storage.open(run.scan.image.name, "rb") as fh:
             data = fh.read()
-        if settings.INFERENCE_TEST_DELAY_SECONDS:
-            time.sleep(settings.INFERENCE_TEST_DELAY_SECONDS)
-        loaded = time.monotonic()
-        predictor = get_predictor()
-        ready = time.monotonic()
-        result = predictor.predict([data], heatmap=True)[0]
-        predicted = time.monotonic()
-    except TRANSIENT_ERRORS as exc:
-        run_release(run_id=run.pk, worker=run.worker, error=f"{type(exc).__name__}: {exc}")
-        raise TransientInferenceError(str(exc)) from exc
     except FileNotFoundError:
-        run_fail(run_id=run.pk, reason="The stored image is missing.")
-        return None
-    except ValueError as exc:  # ml.images.ImageDecodeError and friends: the input is bad
-        run_fail(run_id=run.pk, reason=f"The image cannot be predicted: {exc}")
-        return None
+        raise PredictionRefused("The stored image is missing.") from None
+    if settings.INFERENCE_TEST_DELAY_SECONDS:
+        time.sleep(settings.INFERENCE_TEST_DELAY_SECONDS)
+    read = time.monotonic()
+    try:
+        predictor = get_predictor()
     except Exception as exc:
-        logger.exception("inference run %s failed", run.pk)
-        run_fail(run_id=run.pk, reason=f"The model failed: {type(exc).__name__}: {exc}")
-        return None
+        logger.exception("the predictor could not be loaded")
+        raise PredictionRefused(f"The model could not be loaded: {exc}") from exc
+    ready = time.monotonic()
+    try:
+        result = predictor.predict([data], heatmap=True)[0]
+    except TRANSIENT_ERRORS:
+        raise
+    except ValueError as exc:  # ml.images.ImageDecodeError: the input itself is unusable
+        raise PredictionRefused(f"The image cannot be predicted: {exc}") from exc
+    except Exception as exc:
+        logger.exception("inference run %s: the model failed", run.pk)
+        raise PredictionRefused(f"The model failed: {type(exc).__name__}: {exc}") from exc
     timings = {
-        "read_s": round(loaded - started, 4),
-        "load_model_s": round(ready - loaded, 4),
-        "predict_s": round(predicted - ready, 4),
+        "read_s": round(read - started, 4),
+        "load_model_s": round(ready - read, 4),
+        "predict_s": round(time.monotonic() - ready, 4),
         "queue_wait_s": round((run.started_at - run.queued_at).total_seconds(), 4),
     }
-    heatmap_key = _store_heatmap(_overlay_png(result))
-    return prediction_record(run_id=run.pk, result=result, heatmap_key=heatmap_key, timings=timings)
-
-
-def _overlay_png(result) -> bytes | None:
-    return getattr(result, "overlay_png", None)
+    return result, timings
 
 
 def _store_heatmap(png: bytes | None) -> str:

@@ -69,3 +69,11 @@ class FakePredictor:
                 )
             )
         return results
+
+
+class MissingModelPredictor:
+    """A worker deployed without its model folder."""
+
+    @classmethod
+    def load(cls, model_dir=None):
+        raise FileNotFoundError("[Errno 2] No such file or directory: 'models/x/manifest.json'")

@@ -261,3 +261,20 @@ def test_the_web_process_never_imports_tensorflow():
         check=True,
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_model_that_cannot_load_fails_the_run_with_that_reason(queued_run, settings):
+    settings.INFERENCE_PREDICTOR = "tests.tumorapp.inference.fakes.MissingModelPredictor"
+    predict_run.apply(args=[queued_run.pk])
+    queued_run.refresh_from_db()
+    assert queued_run.status == Status.FAILED and queued_run.attempts == 1
+    assert "The model could not be loaded" in queued_run.error
+    assert "manifest.json" in queued_run.error
+
+
+def test_a_missing_stored_image_fails_the_run(queued_run):
+    default_storage.delete(queued_run.scan.image.name)
+    predict_run.apply(args=[queued_run.pk])
+    queued_run.refresh_from_db()
+    assert queued_run.status == Status.FAILED
+    assert queued_run.error == "The stored image is missing."
