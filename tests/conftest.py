@@ -99,3 +99,18 @@ def _fake_predictor(settings):
     """Unit tests predict with a fast stand-in (no TensorFlow); integration tests start
     worker processes, which load whatever predictor their environment names."""
     settings.INFERENCE_PREDICTOR = "tests.tumorapp.inference.fakes.FakePredictor"
+
+
+@pytest.fixture(autouse=True)
+def _role_groups_after_flush(request):
+    """A transactional test flushes every table at its end, the role groups the migrations
+    made included; put them back so the next transactional test can give users roles."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        from django.contrib.auth.models import Group, Permission
+        from django.contrib.contenttypes.models import ContentType
+
+        from tumorapp.accounts.roles import sync_role_groups
+
+        request.getfixturevalue("transactional_db")
+        sync_role_groups(Group, Permission, ContentType)
