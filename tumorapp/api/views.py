@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
@@ -45,6 +46,12 @@ class TokenView(ObtainAuthToken):
             )
             serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
+        if user.must_change_password:
+            # an admin-issued password only opens the password form, never an API token
+            raise PermissionDenied(
+                "Choose a new password on the website before using the API.",
+                code="password_change_required",
+            )
         token, _ = Token.objects.get_or_create(user=user)
         audit_record(action=Action.LOGIN, actor=user, request=request, details={"via": "api"})
         return Response({"token": token.key})

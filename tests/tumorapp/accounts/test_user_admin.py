@@ -250,3 +250,18 @@ def test_an_unknown_user_is_404(admin_client):
     assert (
         admin_client.get("/accounts/users/00000000-0000-0000-0000-000000000009/").status_code == 404
     )
+
+
+@pytest.mark.django_db
+def test_an_issued_password_does_not_open_an_api_token(carol, alice):
+    from django.core.cache import cache
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    cache.clear()
+    password = services.user_force_password_reset(user=alice, actor=carol)
+    response = APIClient().post("/api/v1/auth/token/", {"username": "alice", "password": password})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "password_change_required"
+    assert not Token.objects.filter(user=alice).exists()
+    cache.clear()
