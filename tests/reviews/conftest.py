@@ -3,25 +3,13 @@
 import io
 
 import pytest
-from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image, ImageDraw, ImageFilter
 
 from reviews.services import case_open_for_prediction
 from tests.factories import PredictionFactory, UserFactory
-from tumorapp.accounts.roles import Role, sync_role_groups
-
-
-@pytest.fixture(autouse=True)
-def _role_groups(request):
-    """Transactional tests flush the tables, and with them the role groups the migrations
-    made; put them back so users can be given roles."""
-    marker = request.node.get_closest_marker("django_db")
-    if marker and marker.kwargs.get("transaction"):
-        request.getfixturevalue("transactional_db")
-        sync_role_groups(Group, Permission, ContentType)
+from tumorapp.accounts.roles import Role
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ INTAKE = [
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_keyboard_review_from_next_case_to_next_case(
     live_server, page, alice, make_case, stored_files
 ):

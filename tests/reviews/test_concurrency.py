@@ -36,7 +36,7 @@ def all_at_once(readers, action):
     return results
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_twenty_readers_at_once_each_get_a_different_case():
     # given 25 waiting cases, 20 radiologists, every case sampled for double reading
     assert connection.vendor == "postgresql"
