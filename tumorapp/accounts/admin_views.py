@@ -127,45 +127,38 @@ class UserDetailView(RoleRequiredMixin, FormView):
 
 
 class _UserActionView(RoleRequiredMixin, View):
-    """A POST-only button on the user page that calls one service."""
+    """A POST-only button on the user page: call one service, say what happened."""
 
     roles = rules.USER_ADMIN_ROLES
     http_method_names = ["post"]
-    done = ""
-
-    def act(self, user: User):
-        raise NotImplementedError
+    done = ""  # subclasses also set ``service``, one of the user services
 
     def post(self, request, public_id):
         user = get_object_or_404(User, public_id=public_id)
         try:
-            response = self.act(user)
+            result = self.service(user=user, actor=request.user, request=request)
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-            response = None
-        else:
-            if response is None:
-                messages.success(request, self.done.format(username=user.username))
-        return response or redirect("accounts:user_detail", public_id=user.public_id)
+            return redirect("accounts:user_detail", public_id=user.public_id)
+        return self.respond(user, result)
+
+    def respond(self, user: User, result):
+        messages.success(self.request, self.done.format(username=user.username))
+        return redirect("accounts:user_detail", public_id=user.public_id)
 
 
 class UserDeactivateView(_UserActionView):
+    service = staticmethod(services.user_deactivate)
     done = "Deactivated {username}: they are signed out and cannot sign in."
-
-    def act(self, user):
-        services.user_deactivate(user=user, actor=self.request.user, request=self.request)
 
 
 class UserActivateView(_UserActionView):
+    service = staticmethod(services.user_activate)
     done = "Activated {username}."
-
-    def act(self, user):
-        services.user_activate(user=user, actor=self.request.user, request=self.request)
 
 
 class UserPasswordResetView(_UserActionView):
-    def act(self, user):
-        password = services.user_force_password_reset(
-            user=user, actor=self.request.user, request=self.request
-        )
-        return _show_password_once(self.request, user, password, created=False)
+    service = staticmethod(services.user_force_password_reset)
+
+    def respond(self, user: User, result):
+        return _show_password_once(self.request, user, result, created=False)
