@@ -90,7 +90,10 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["actor_name", "created_at"])]
+        indexes = [
+            models.Index(fields=["actor_name", "created_at"]),
+            models.Index(fields=["target_type", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action}"

@@ -20,15 +20,17 @@ def audit_events(
     since: date | None = None,
     until: date | None = None,
 ) -> QuerySet[AuditEvent]:
-    """Newest first. ``target`` matches a target's public id or its type; dates are whole
-    days in the site's time zone, both ends included."""
+    """Newest first. ``actor`` is an exact username and ``target`` a target's exact public id
+    or type, so the indexes serve them however long the log grows; dates are whole days in
+    the site's time zone, both ends included."""
     events = AuditEvent.objects.all()
     if actor:
-        events = events.filter(actor_name__iexact=actor)
+        events = events.filter(actor_name=actor.strip())
     if action:
         events = events.filter(action=action)
     if target:
-        events = events.filter(Q(target_id__iexact=target) | Q(target_type__iexact=target))
+        target = target.strip().lower()  # UUIDs and model labels are stored lower-case
+        events = events.filter(Q(target_id=target) | Q(target_type=target))
     if since:
         events = events.filter(created_at__gte=_start_of(since))
     if until:
