@@ -148,3 +148,43 @@ def test_a_user_with_events_cannot_be_deleted(three_events, alice):
     with pytest.raises(ProtectedError):
         alice.delete()
     assert UserFactory._meta.model.objects.filter(pk=alice.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_line_exits_1_naming_the_event(alice):
+    """As an operator's cron job runs it: a separate process, exit status, message."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    from urllib.parse import quote
+
+    events = [audit_record(action=f"test.{n}", actor=alice) for n in range(3)]
+    db = connection.settings_dict
+    password = f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tumorapp.settings.base",
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        ),
+    }
+    root = Path(__file__).resolve().parents[3]
+
+    def verify():
+        return subprocess.run(
+            [sys.executable, "manage.py", "audit_verify"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    intact = verify()
+    assert intact.returncode == 0, intact.stderr
+    assert "intact: 3 events" in intact.stdout
+    tamper("UPDATE audit_auditevent SET actor_name = 'mallory' WHERE id = %s", [events[2].pk])
+    broken = verify()
+    assert broken.returncode == 1
+    assert str(events[2].public_id) in broken.stderr
