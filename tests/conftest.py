@@ -114,3 +114,19 @@ def _role_groups_after_flush(request):
 
         request.getfixturevalue("transactional_db")
         sync_role_groups(Group, Permission, ContentType)
+
+
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the migrated data (role groups, content types).
+
+    A transactional test empties the tables when it ends; without serialized rollback the
+    groups made by migrations vanish for the tests after it, and Django's re-created content
+    types collide with the serialized ones that other tests restore.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if not marker or not marker.kwargs.get("transaction"):
+            continue
+        if "serialized_rollback" not in marker.kwargs:
+            kwargs = {**marker.kwargs, "serialized_rollback": True}
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)

@@ -10,7 +10,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_sign_in_shows_the_role_navigation_and_sign_out_ends_it(live_server, page, alice):
     page.goto(f"{live_server.url}/")
     assert "/accounts/login/" in page.url

@@ -19,7 +19,7 @@ def _clear():
     RAN.clear()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_task_enqueued_in_a_rolled_back_transaction_never_runs():
     # given a transaction that enqueues a task and then fails
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -29,7 +29,7 @@ def test_a_task_enqueued_in_a_rolled_back_transaction_never_runs():
     assert RAN == []
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_task_runs_once_after_commit_and_not_before():
     with transaction.atomic():
         enqueue(record, "committed")
