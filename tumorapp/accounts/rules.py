@@ -7,6 +7,8 @@ for anything outside, so a guessed URL cannot tell "exists" from "not yours".
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db.models import QuerySet
 
 from tumorapp.accounts.roles import Role
@@ -64,6 +66,13 @@ PUBLIC_URLS: frozenset[str] = frozenset(
     {"accounts:login", "accounts:logout", "core:health", "api-token", "api-schema", "api-docs"}
 )
 SIGNED_IN_URLS: frozenset[str] = frozenset({"core:home", "accounts:password_change", "api-me"})
+
+
+# The access matrix, part 3: object routes whose rule is not the default for their objects
+# (scans -> can_view_scan, cases -> can_view_case, users -> can_manage_users, audit events ->
+# can_read_audit). URL name -> (model label, rule(user, obj)); e.g. a quarantine page that
+# admins use to release quarantined scans, which can_view_scan hides.
+ROUTE_OBJECT_RULES: dict[str, tuple[str, Callable[..., bool]]] = {}
 
 
 def can_manage_users(user) -> bool:
