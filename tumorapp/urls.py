@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", include("tumorapp.accounts.urls")),
     path("scans/", include("tumorapp.scans.urls")),
     path("worklist/", include("reviews.urls")),
+    path("quality/", include("tumorapp.quality.urls")),
     path("audit/", include("tumorapp.audit.urls")),
     path("django-admin/", admin.site.urls),
     path("api/v1/", include("tumorapp.api.urls")),

@@ -9,4 +9,5 @@ urlpatterns = [
     path("me/", views.MeView.as_view(), name="api-me"),
     path("", include("tumorapp.scans.api_urls")),
     path("", include("reviews.api_urls")),
+    path("", include("tumorapp.quality.api_urls")),
 ]

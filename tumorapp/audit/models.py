@@ -35,6 +35,8 @@ class Action(models.TextChoices):
     CASE_RELEASED = "case.released", "Released case"
     AUDIT_EXPORTED = "audit.exported", "Exported audit log"
     SITE_OPTIONS_CHANGED = "site.options_changed", "Changed site options"
+    QUALITY_ALERT_RAISED = "quality.alert_raised", "Quality alert raised"
+    QUALITY_ALERT_CLEARED = "quality.alert_cleared", "Quality alert cleared"
 
 
 class AuditEventQuerySet(models.QuerySet):

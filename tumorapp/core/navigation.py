@@ -56,6 +56,12 @@ NAVIGATION: tuple[NavItem, ...] = (
         "Inter-reader agreement (Cohen's kappa) and how often readers follow the AI.",
     ),
     NavItem(
+        "Quality",
+        "quality:dashboard",
+        (Role.ADMIN, Role.DATA_TEAM),
+        "The model against radiologists, input drift across scanners, turnaround, automation bias.",
+    ),
+    NavItem(
         "Site options",
         "reviews:site_options",
         (Role.ADMIN,),

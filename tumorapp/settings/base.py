@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "tumorapp.scans",
     "tumorapp.inference",
     "reviews",
+    "tumorapp.quality",
 ]
 
 MIDDLEWARE = [
@@ -96,6 +97,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tumorapp.core.context_processors.navigation",
+                "tumorapp.quality.context_processors.quality_alerts",
             ],
         },
     },
@@ -282,6 +284,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "inference.predict_run": {"queue": "inference"},
     "inference.sweep_runs": {"queue": "default"},
     "reviews.escalate_cases": {"queue": "default"},
+    "quality.refresh": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "inference-sweep": {
@@ -290,6 +293,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     # Cases waiting longer than the site's limit move to the top of the worklist.
     "reviews-escalate": {"task": "reviews.escalate_cases", "schedule": 60},
+    # Quality figures are rolled up per day so the dashboard never scans every reviewed case.
+    "quality-refresh": {
+        "task": "quality.refresh",
+        "schedule": env_int("QUALITY_REFRESH_SECONDS", 300, minimum=10),
+    },
 }
 # Publishing gives up quickly when the broker is down: the upload is committed and its run
 # stays queued, so the sweeper sends it later instead of the request hanging.
@@ -335,6 +343,22 @@ if INFERENCE_LEASE_SECONDS >= CELERY_VISIBILITY_TIMEOUT:
         "INFERENCE_LEASE_SECONDS: must be below CELERY_VISIBILITY_TIMEOUT "
         f"({INFERENCE_LEASE_SECONDS} >= {CELERY_VISIBILITY_TIMEOUT})"
     )
+
+# --- Quality monitoring (tumorapp.quality) ----------------------------------------------------
+
+# Model folders (manifest, training-data fingerprint) and the evaluated model card's figures.
+QUALITY_MODELS_DIR = Path(env_str("QUALITY_MODELS_DIR", str(BASE_DIR / "models")))
+QUALITY_CARD_METRICS = Path(
+    env_str("QUALITY_CARD_METRICS", str(BASE_DIR / "docs" / "ml" / "metrics.json"))
+)
+# Sensitivity alert: reported cases of the last N days, only once enough tumours are in.
+QUALITY_SENSITIVITY_DAYS = env_int("QUALITY_SENSITIVITY_DAYS", 30, minimum=1)
+QUALITY_SENSITIVITY_MIN_POSITIVES = env_int("QUALITY_SENSITIVITY_MIN_POSITIVES", 20, minimum=1)
+# Drift alert: population stability index of the last N days' scans against the training
+# images, per feature; 0.25 is the conventional "significant shift" mark.
+QUALITY_DRIFT_DAYS = env_int("QUALITY_DRIFT_DAYS", 7, minimum=1)
+QUALITY_DRIFT_MIN_SCANS = env_int("QUALITY_DRIFT_MIN_SCANS", 50, minimum=1)
+QUALITY_DRIFT_PSI_THRESHOLD = env_float("QUALITY_DRIFT_PSI_THRESHOLD", 0.25)
 
 # --- Internationalisation, logging ----------------------------------------------------------
 

@@ -1,0 +1,282 @@
+"""Writes of the quality app: the daily roll-ups (quality_refresh) and alert episodes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import defaultdict
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ml.fingerprint import BINS
+from reviews.models import Case, Review
+from tumorapp.audit.models import Action
+from tumorapp.audit.services import audit_record
+from tumorapp.inference.models import Prediction
+from tumorapp.quality import metrics
+from tumorapp.quality.models import Alert, DailyCounts, Refresh
+from tumorapp.quality.reference import model_reference
+from tumorapp.scans.models import Scan
+
+FEATURE_EDGES: dict[str, list[float]] = {k: [float(e) for e in v] for k, v in BINS.items()}
+
+# DICOM header fields, under the names the Scan model may carry them; absent ones are skipped.
+CATEGORY_FIELDS: dict[str, tuple[str, ...]] = {
+    "manufacturer": ("manufacturer", "dicom_manufacturer"),
+    "scanner_model": ("manufacturer_model_name", "scanner_model", "model_name", "dicom_model"),
+    "field_strength": ("magnetic_field_strength", "field_strength", "dicom_field_strength"),
+}
+NO_CASE_BAND = "none"
+
+
+def scan_category_fields() -> dict[str, str]:
+    """Category -> Scan field name, for the DICOM fields this database has."""
+    names = {f.name for f in Scan._meta.get_fields()}
+    found = {}
+    for category, candidates in CATEGORY_FIELDS.items():
+        for candidate in candidates:
+            if candidate in names:
+                found[category] = candidate
+                break
+    return found
+
+
+def _band(priority: int | None) -> str:
+    return NO_CASE_BAND if priority is None else str(priority // 1000)
+
+
+def _seconds(later: dt.datetime | None, earlier: dt.datetime | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return (later - earlier).total_seconds()
+
+
+def collect_counts(*, start: dt.datetime | None) -> dict[tuple[dt.date, str], dict]:
+    """Fold every event at or after ``start`` (everything when None) into per (local day,
+    model version) counts.
+
+    1. Reported cases (by decision time): model vs final label, calibration, time from
+       prediction to final label.
+    2. Predictions (by prediction time): input statistics for drift, OOD, time from upload.
+    3. Reads (by submission time): reader throughput and automation bias.
+    """
+    buckets: dict[tuple[dt.date, str], dict] = defaultdict(metrics.empty_counts)
+
+    def bucket(when: dt.datetime, version: str) -> dict:
+        return buckets[(timezone.localdate(when), version)]
+
+    cases = Case.objects.filter(status=Case.Status.DONE)
+    predictions = Prediction.objects.all()
+    reads = Review.objects.all()
+    if start is not None:
+        cases = cases.filter(decided_at__gte=start)
+        predictions = predictions.filter(created_at__gte=start)
+        reads = reads.filter(created_at__gte=start)
+
+    for (
+        decided,
+        version,
+        final,
+        ai,
+        suspected,
+        probabilities,
+        priority,
+        predicted,
+    ) in cases.values_list(
+        "decided_at",
+        "prediction__model_version",
+        "final_label",
+        "ai_label",
+        "prediction__tumor_suspected",
+        "prediction__probabilities",
+        "priority",
+        "prediction__created_at",
+    ).iterator(chunk_size=5000):
+        metrics.add_reviewed(
+            bucket(decided, version),
+            final_label=final,
+            ai_label=ai,
+            tumor_suspected=suspected,
+            confidence=float(probabilities.get(ai, max(probabilities.values(), default=0.0))),
+            prediction_to_final_s=_seconds(decided, predicted),
+            band=_band(priority),
+        )
+
+    category_fields = scan_category_fields()
+    columns = [
+        "created_at",
+        "model_version",
+        "ood",
+        "scan__uploaded_at",
+        "scan__width",
+        "scan__height",
+        "scan__intensity_mean",
+        "scan__intensity_std",
+        "scan__case__priority",
+    ] + [f"scan__{name}" for name in category_fields.values()]
+    for row in predictions.values_list(*columns).iterator(chunk_size=5000):
+        created, version, ood, uploaded, width, height, mean, std, priority = row[:9]
+        categories = {
+            category: str(value)
+            for category, value in zip(category_fields, row[9:], strict=True)
+            if value not in (None, "")
+        }
+        metrics.add_prediction(
+            bucket(created, version),
+            ood=ood,
+            features={
+                "width": width,
+                "height": height,
+                "aspect": width / height if height else 0.0,
+                "mean_intensity": mean,
+                "contrast": std,
+            },
+            edges=FEATURE_EDGES,
+            categories=categories,
+            upload_to_prediction_s=_seconds(created, uploaded),
+            band=_band(priority),
+        )
+
+    for created, version, reader, kind, label, ai, initial in reads.values_list(
+        "created_at",
+        "case__prediction__model_version",
+        "reader__username",
+        "kind",
+        "label",
+        "ai_label",
+        "initial_label",
+    ).iterator(chunk_size=5000):
+        metrics.add_read(
+            bucket(created, version),
+            reader=reader,
+            first_read=kind == Review.Kind.FIRST,
+            label=label,
+            ai_label=ai,
+            initial_label=initial,
+        )
+    return dict(buckets)
+
+
+def quality_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Refresh:
+    """Rewrite the daily counts from yesterday on (or all of them), then check the alerts.
+
+    Events are filed under the day they happened (decision, prediction, read), which is
+    always "now" when they are written, so rewriting yesterday and today catches everything
+    new since the last run, midnight included. The first run, or ``full``, rebuilds all days.
+    """
+    now = now or timezone.now()
+    started = time.perf_counter()
+    first_day = None
+    if not full and DailyCounts.objects.exists():
+        first_day = timezone.localdate(now) - dt.timedelta(days=1)
+    start = (
+        None
+        if first_day is None
+        else dt.datetime.combine(first_day, dt.time.min, tzinfo=timezone.get_current_timezone())
+    )
+    with transaction.atomic():
+        buckets = collect_counts(start=start)
+        stale = DailyCounts.objects.all()
+        if first_day is not None:
+            stale = stale.filter(day__gte=first_day)
+        stale.delete()
+        DailyCounts.objects.bulk_create(
+            DailyCounts(day=day, model_version=version, counts=counts, computed_at=now)
+            for (day, version), counts in sorted(buckets.items())
+        )
+        refresh = Refresh.objects.create(
+            started_at=now,
+            finished_at=timezone.now(),
+            first_day=first_day,
+            rows=len(buckets),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+    quality_alerts_evaluate(now=now)
+    return refresh
+
+
+def _recent_counts(*, days: int, now: dt.datetime) -> dict[str, dict]:
+    since = timezone.localdate(now) - dt.timedelta(days=days - 1)
+    merged: dict[str, dict] = {}
+    for version, counts in DailyCounts.objects.filter(day__gte=since).values_list(
+        "model_version", "counts"
+    ):
+        metrics.merge(merged.setdefault(version, metrics.empty_counts()), counts)
+    return merged
+
+
+@transaction.atomic
+def quality_alerts_evaluate(*, now: dt.datetime | None = None) -> list[Alert]:
+    """Open an alert episode for each failing check that has none open, close the episodes
+    whose check passes again; audit each opening and closing once. Returns the open alerts.
+
+    Checks, per model version seen recently and shipped with a reference:
+    - sensitivity on the cases reported in the last QUALITY_SENSITIVITY_DAYS days is below
+      the model card's 95 % interval (at least QUALITY_SENSITIVITY_MIN_POSITIVES tumours);
+    - a fingerprinted input feature of the last QUALITY_DRIFT_DAYS days' scans has a PSI
+      above QUALITY_DRIFT_PSI_THRESHOLD (at least QUALITY_DRIFT_MIN_SCANS scans).
+    """
+    now = now or timezone.now()
+    failing: dict[tuple[str, str], tuple[str, dict]] = {}
+    for version, counts in _recent_counts(days=settings.QUALITY_SENSITIVITY_DAYS, now=now).items():
+        reference = model_reference(version)
+        sensitivity = metrics.model_vs_final(counts)["sensitivity"]
+        if metrics.sensitivity_below_card(
+            sensitivity, reference.card, min_positives=settings.QUALITY_SENSITIVITY_MIN_POSITIVES
+        ):
+            low, high = reference.card["sensitivity_ci95"]
+            failing[(Alert.Kind.SENSITIVITY, version)] = (
+                f"Tumour sensitivity of {version} on the last "
+                f"{settings.QUALITY_SENSITIVITY_DAYS} days' reported cases is "
+                f"{100 * sensitivity['value']:.1f} % ({sensitivity['successes']} of "
+                f"{sensitivity['n']}), below the model card's 95 % interval "
+                f"{100 * low:.1f}-{100 * high:.1f} %.",
+                {"sensitivity": sensitivity, "card": reference.card},
+            )
+    for version, counts in _recent_counts(days=settings.QUALITY_DRIFT_DAYS, now=now).items():
+        reference = model_reference(version)
+        result = metrics.drift(
+            counts,
+            fingerprint=reference.fingerprint,
+            psi_threshold=settings.QUALITY_DRIFT_PSI_THRESHOLD,
+            min_scans=settings.QUALITY_DRIFT_MIN_SCANS,
+        )
+        if result["alert"]:
+            drifted = {f["name"]: round(f["psi"], 3) for f in result["features"] if f["alert"]}
+            failing[(Alert.Kind.DRIFT, version)] = (
+                f"Input drift for {version} over the last {settings.QUALITY_DRIFT_DAYS} days "
+                f"({result['scans']} scans): "
+                + ", ".join(f"{name} PSI {score:.2f}" for name, score in drifted.items())
+                + f" (threshold {result['threshold']:.2f}).",
+                {"psi": drifted, "scans": result["scans"], "threshold": result["threshold"]},
+            )
+
+    open_alerts = {
+        (a.kind, a.model_version): a
+        for a in Alert.objects.select_for_update().filter(closed_at__isnull=True)
+    }
+    for key, alert in open_alerts.items():
+        if key not in failing:
+            alert.closed_at = now
+            alert.save(update_fields=["closed_at"])
+            audit_record(
+                action=Action.QUALITY_ALERT_CLEARED,
+                target=alert,
+                details={"kind": alert.kind, "model_version": alert.model_version},
+            )
+    still_open = [a for key, a in open_alerts.items() if key in failing]
+    for (kind, version), (message, details) in failing.items():
+        if (kind, version) in open_alerts:
+            continue
+        alert = Alert.objects.create(
+            kind=kind, model_version=version, message=message, details=details, opened_at=now
+        )
+        audit_record(
+            action=Action.QUALITY_ALERT_RAISED,
+            target=alert,
+            details={"kind": kind, "model_version": version, "message": message},
+        )
+        still_open.append(alert)
+    return still_open

@@ -1,0 +1,47 @@
+"""The quality dashboard (admins and the data team) and its manual refresh."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.views import View
+from django.views.generic import TemplateView
+
+from tumorapp.accounts.access import RoleRequiredMixin
+from tumorapp.accounts.roles import Role
+from tumorapp.core.queue import enqueue
+from tumorapp.quality import dashboard, selectors
+from tumorapp.quality.forms import QualityFilterForm
+from tumorapp.quality.tasks import refresh_quality
+
+QUALITY_ROLES = (Role.ADMIN, Role.DATA_TEAM)
+
+
+class DashboardView(RoleRequiredMixin, TemplateView):
+    roles = QUALITY_ROLES
+    template_name = "quality/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        form = QualityFilterForm(self.request.GET or None, versions=selectors.model_versions())
+        filters = form.filters()
+        report = selectors.quality_report(filters=filters)
+        return super().get_context_data(
+            form=form,
+            filters=filters,
+            report=report,
+            refresh=selectors.last_refresh(),
+            query=self.request.GET.urlencode(),
+            **dashboard.context(report),
+            **kwargs,
+        )
+
+
+class RefreshView(RoleRequiredMixin, View):
+    """POST: recompute today's and yesterday's figures now instead of at the next beat."""
+
+    roles = QUALITY_ROLES
+
+    def post(self, request):
+        enqueue(refresh_quality)
+        messages.success(request, "Figures are being recomputed; reload in a moment.")
+        return redirect("quality:dashboard")
