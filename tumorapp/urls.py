@@ -7,10 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 urlpatterns = [
     path("", include("tumorapp.core.urls")),
     path("accounts/", include("tumorapp.accounts.urls")),
+    path("audit/", include("tumorapp.audit.urls")),
     path("scans/", include("tumorapp.scans.urls")),
+    path("dicom/", include("tumorapp.dicom.urls")),
     path("worklist/", include("reviews.urls")),
     path("quality/", include("tumorapp.quality.urls")),
-    path("audit/", include("tumorapp.audit.urls")),
     path("django-admin/", admin.site.urls),
     path("api/v1/", include("tumorapp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

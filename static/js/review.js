@@ -9,6 +9,9 @@
   const PRESETS = { default: [255, 128], brain: [160, 90], contrast: [100, 110] };
   const state = { width: 255, level: 128, zoom: 1, panX: 0, panY: 0, invert: false,
                   heatmap: true, opacity: 0.45 };
+  // Pixel units: 8-bit images are 0..255; 16-bit DICOM slices are in modality units, where
+  // presets and mouse steps scale by `unit` and the default window comes from the header.
+  const units = { min: 0, unit: 1, defaults: [255, 128] };
   const image = new Image();
   const heat = new Image();
   let pixels = null;        // greyscale source values, one per pixel
@@ -71,7 +74,8 @@
   }
 
   function reset() {
-    Object.assign(state, { width: 255, level: 128, zoom: 1, panX: 0, panY: 0, invert: false });
+    Object.assign(state, { width: units.defaults[0], level: units.defaults[1], zoom: 1, panX: 0,
+                           panY: 0, invert: false });
     setPressed("invert-toggle", false);
     render();
   }
@@ -94,8 +98,54 @@
     render();
   }
 
+  // 16-bit DICOM slices: canvases decode PNGs to 8 bits, so the server sends the raw
+  // little-endian Uint16 samples and this windows the modality values itself, starting
+  // from the header's window centre and width.
+  function loadSixteenBit(url) {
+    fetch(url, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) throw new Error("pixels: HTTP " + response.status);
+      const width = parseInt(response.headers.get("X-Image-Width"), 10);
+      const height = parseInt(response.headers.get("X-Image-Height"), 10);
+      const offset = parseFloat(response.headers.get("X-Pixel-Offset"));
+      const step = parseFloat(response.headers.get("X-Pixel-Scale"));
+      return response.arrayBuffer().then(function (buffer) {
+        const view = new DataView(buffer);
+        pixels = new Float32Array(width * height);
+        let low = Infinity;
+        let high = -Infinity;
+        for (let j = 0; j < pixels.length; j += 1) {
+          const v = view.getUint16(j * 2, true) * step + offset;
+          pixels[j] = v;
+          if (v < low) low = v;
+          if (v > high) high = v;
+        }
+        units.min = low;
+        units.unit = Math.max(high - low, 1) / 255;
+        const center = parseFloat(viewer.dataset.windowCenter);
+        const windowWidth = parseFloat(viewer.dataset.windowWidth);
+        units.defaults = isFinite(center) && isFinite(windowWidth)
+          ? [windowWidth, center] : [high - low, (high + low) / 2];
+        PRESETS.default = null;
+        state.width = units.defaults[0];
+        state.level = units.defaults[1];
+        scratch = document.createElement("canvas");
+        scratch.width = width;
+        scratch.height = height;
+        viewer.dataset.depth = "16";
+        render();
+      });
+    }).catch(function () {
+      // The 8-bit image still gives a usable view.
+      image.src = viewer.dataset.imageUrl;
+    });
+  }
+
   image.addEventListener("load", loadSlice);
-  image.src = viewer.dataset.imageUrl;
+  if (viewer.dataset.pixelsUrl) {
+    loadSixteenBit(viewer.dataset.pixelsUrl);
+  } else {
+    image.src = viewer.dataset.imageUrl;
+  }
   if (viewer.dataset.heatmapUrl) {
     heat.addEventListener("load", function () { heatReady = true; render(); });
     heat.src = viewer.dataset.heatmapUrl;
@@ -121,8 +171,9 @@
       state.panX += dx;
       state.panY += dy;
     } else {
-      state.width = Math.min(510, Math.max(1, state.width + dx));
-      state.level = Math.min(255, Math.max(0, state.level - dy));
+      state.width = Math.min(510 * units.unit, Math.max(units.unit, state.width + dx * units.unit));
+      state.level = Math.min(units.min + 255 * units.unit,
+                             Math.max(units.min, state.level - dy * units.unit));
     }
     render();
   });
@@ -135,8 +186,13 @@
   document.querySelectorAll("[data-preset]").forEach(function (button) {
     button.addEventListener("click", function () {
       const preset = PRESETS[button.dataset.preset];
-      state.width = preset[0];
-      state.level = preset[1];
+      if (preset) {
+        state.width = preset[0] * units.unit;
+        state.level = units.min + preset[1] * units.unit;
+      } else {
+        state.width = units.defaults[0];
+        state.level = units.defaults[1];
+      }
       render();
     });
   });

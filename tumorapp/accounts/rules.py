@@ -72,7 +72,20 @@ SIGNED_IN_URLS: frozenset[str] = frozenset({"core:home", "accounts:password_chan
 # (scans -> can_view_scan, cases -> can_view_case, users -> can_manage_users, audit events ->
 # can_read_audit). URL name -> (model label, rule(user, obj)); e.g. a quarantine page that
 # admins use to release quarantined scans, which can_view_scan hides.
-ROUTE_OBJECT_RULES: dict[str, tuple[str, Callable[..., bool]]] = {}
+def can_decide_quarantine(user, scan: Scan) -> bool:
+    """Admins look at quarantined scans (possible burned-in identifiers) to release or
+    reject them; no one else sees them there, and nothing else is shown there."""
+    return (
+        bool(getattr(user, "is_authenticated", False))
+        and user.has_role(Role.ADMIN)
+        and scan.status == Scan.Status.QUARANTINED
+    )
+
+
+ROUTE_OBJECT_RULES: dict[str, tuple[str, Callable[..., bool]]] = {
+    "dicom:quarantine_image": ("scans.scan", can_decide_quarantine),
+    "dicom:quarantine_decide": ("scans.scan", can_decide_quarantine),
+}
 
 
 def can_manage_users(user) -> bool:

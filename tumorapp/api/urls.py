@@ -8,6 +8,7 @@ urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
     path("me/", views.MeView.as_view(), name="api-me"),
     path("", include("tumorapp.scans.api_urls")),
+    path("", include("tumorapp.dicom.api_urls")),
     path("", include("reviews.api_urls")),
     path("", include("tumorapp.quality.api_urls")),
 ]

@@ -35,6 +35,9 @@ class Action(models.TextChoices):
     CASE_RELEASED = "case.released", "Released case"
     AUDIT_EXPORTED = "audit.exported", "Exported audit log"
     SITE_OPTIONS_CHANGED = "site.options_changed", "Changed site options"
+    SCAN_RELEASED = "scan.released", "Released scan from quarantine"
+    SCAN_REJECTED = "scan.rejected", "Rejected quarantined scan"
+    SCAN_EXPORTED = "scan.exported", "Downloaded de-identified DICOM"
     QUALITY_ALERT_RAISED = "quality.alert_raised", "Quality alert raised"
     QUALITY_ALERT_CLEARED = "quality.alert_cleared", "Quality alert cleared"
 

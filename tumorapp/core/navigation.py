@@ -32,18 +32,6 @@ NAVIGATION: tuple[NavItem, ...] = (
         "Your uploaded scans, their status and the model's reading.",
     ),
     NavItem(
-        "Users",
-        "accounts:user_list",
-        (Role.ADMIN,),
-        "Accounts and roles: create, change, deactivate, reset passwords.",
-    ),
-    NavItem(
-        "Audit log",
-        "audit:event_list",
-        (Role.ADMIN,),
-        "Who did what and when; filter, inspect and export.",
-    ),
-    NavItem(
         "Worklist",
         "reviews:worklist",
         (Role.RADIOLOGIST,),
@@ -66,6 +54,24 @@ NAVIGATION: tuple[NavItem, ...] = (
         "reviews:site_options",
         (Role.ADMIN,),
         "Double-read rate, blind first read, claim lease and escalation time.",
+    ),
+    NavItem(
+        "Quarantine",
+        "dicom:quarantine",
+        (Role.ADMIN,),
+        "DICOM slices that may carry burned-in identifying text: release or reject each.",
+    ),
+    NavItem(
+        "Users",
+        "accounts:user_list",
+        (Role.ADMIN,),
+        "Accounts and roles: create, change, deactivate, reset passwords.",
+    ),
+    NavItem(
+        "Audit log",
+        "audit:event_list",
+        (Role.ADMIN,),
+        "Who did what and when; filter, inspect and export.",
     ),
     NavItem("API", "api-docs", ALL_ROLES, "The REST API and its interactive documentation."),
 )

@@ -4,6 +4,45 @@ from django.conf import settings
 from django.db import models
 
 
+class Study(models.Model):
+    """A DICOM study, known only by its de-identified Study Instance UID (the same original
+    UID always maps to the same one at this site, so slices uploaded apart meet here)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    study_uid = models.CharField(max_length=64, unique=True)
+    # Keyed hash of PatientID + IssuerOfPatientID: lets the data team split by patient.
+    patient_key = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return f"Study {self.public_id}"
+
+
+class Series(models.Model):
+    """A DICOM series of a study, with the acquisition metadata kept for drift monitoring."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_uid = models.CharField(max_length=64, unique=True)
+    series_number = models.IntegerField(null=True, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    manufacturer = models.CharField(max_length=64, blank=True)
+    manufacturer_model_name = models.CharField(max_length=64, blank=True)
+    magnetic_field_strength = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["series_number", "created_at"]
+        verbose_name_plural = "series"
+
+    def __str__(self) -> str:
+        return f"Series {self.public_id}"
+
+
 class Scan(models.Model):
     """One uploaded slice, stored once under its content hash (no user text in the key)."""
 
@@ -39,6 +78,23 @@ class Scan(models.Model):
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
     status_reason = models.TextField(blank=True)
+    # DICOM slices only (empty for PNG/JPEG): where the slice sits, the de-identified file
+    # (the export), and the 16-bit modality values the viewer windows itself.
+    series = models.ForeignKey(
+        Series, null=True, blank=True, on_delete=models.PROTECT, related_name="scans"
+    )
+    instance_number = models.IntegerField(null=True, blank=True)
+    frame_number = models.PositiveIntegerField(null=True, blank=True)
+    dicom_file = models.FileField(max_length=200, blank=True)
+    pixels16 = models.FileField(max_length=200, blank=True)
+    # Stored 16-bit value v stands for the modality value v * pixel_scale + pixel_offset.
+    pixel_offset = models.FloatField(default=0.0)
+    pixel_scale = models.FloatField(default=1.0)
+    bits_stored = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The default window of the viewer, in modality units (from the header when it has one).
+    window_center = models.FloatField(null=True, blank=True)
+    window_width = models.FloatField(null=True, blank=True)
+    deidentification_method = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-uploaded_at"]

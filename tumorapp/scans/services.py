@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath, PureWindowsPath
 
 from django.conf import settings
@@ -16,8 +16,8 @@ from tumorapp.accounts.rules import can_view_scan
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.inference.services import run_create
-from tumorapp.scans.ingest import IngestedImage, IngestError, Limits, ingest
-from tumorapp.scans.models import Scan
+from tumorapp.scans.ingest import IngestedImage, IngestError, Limits, ingest_slices
+from tumorapp.scans.models import Scan, Series, Study
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class UploadOutcome:
     status: str
     scan: Scan | None = None
     error: IngestError | None = None
+    slices: int = 1  # a multi-frame DICOM file becomes one scan per frame; ``scan`` is the first
 
 
 def upload_limits() -> Limits:
@@ -52,14 +53,23 @@ def clean_filename(name: str) -> str:
 
 
 def scan_upload(*, uploaded_by, filename: str, data: bytes, request=None) -> UploadOutcome:
-    """Validate one file and store it as a new scan, or say why not (never raises on bad
-    input). The same bytes uploaded again are reported as a duplicate, not stored twice."""
+    """Validate one file and store it as a new scan (one per frame of a multi-frame DICOM
+    file), or say why not (never raises on bad input). The same bytes uploaded again are
+    reported as a duplicate, not stored twice."""
     name = clean_filename(filename)
     try:
-        image = ingest(data, upload_limits())
+        images = ingest_slices(data, upload_limits())
     except IngestError as exc:
         logger.info("upload refused (%s) from user %s", exc.code, uploaded_by.pk)
         return UploadOutcome(name, UploadOutcome.REJECTED, error=exc)
+    outcomes = [
+        _store(uploaded_by=uploaded_by, name=name, image=i, request=request) for i in images
+    ]
+    created = [o for o in outcomes if o.status == UploadOutcome.CREATED]
+    return replace(created[0] if created else outcomes[0], slices=len(outcomes))
+
+
+def _store(*, uploaded_by, name: str, image: IngestedImage, request) -> UploadOutcome:
     existing = Scan.objects.filter(sha256=image.sha256).first()
     if existing is None:
         try:
@@ -77,23 +87,76 @@ def scan_storage_key(sha256: str) -> str:
     return f"scans/{sha256[:2]}/{sha256}.png"
 
 
+def _dicom_keys(image: IngestedImage) -> tuple[str, str]:
+    """Storage keys of a DICOM slice's 16-bit pixels and of its file's de-identified DICOM
+    (one per uploaded file, shared by its frames): keyed hashes only, never header text."""
+    key = image.dicom.file_key
+    return f"scans/{image.sha256[:2]}/{image.sha256}.u16.png", f"dicom/{key[:2]}/{key}.dcm"
+
+
+def _dicom_fields(image: IngestedImage) -> dict:
+    """Scan fields of a DICOM slice: its series (created on first sight), window, pixels,
+    and quarantine when the header says text may be burned into the pixels."""
+    info = image.dicom
+    if info is None:
+        return {}
+    study, _ = Study.objects.get_or_create(
+        study_uid=info.study_uid, defaults={"patient_key": info.patient_key}
+    )
+    series, _ = Series.objects.get_or_create(
+        series_uid=info.series_uid,
+        defaults={
+            "study": study,
+            "series_number": info.series_number,
+            "modality": info.modality,
+            "manufacturer": info.manufacturer,
+            "manufacturer_model_name": info.manufacturer_model_name,
+            "magnetic_field_strength": info.magnetic_field_strength,
+        },
+    )
+    pixels_key, dicom_key = _dicom_keys(image)
+    return {
+        "series": series,
+        "instance_number": info.instance_number,
+        "frame_number": info.frame_number,
+        "dicom_file": dicom_key,
+        "pixels16": pixels_key,
+        "pixel_offset": info.pixel_offset,
+        "pixel_scale": info.pixel_scale,
+        "bits_stored": info.bits_stored,
+        "window_center": info.window_center,
+        "window_width": info.window_width,
+        "deidentification_method": info.deidentification_method,
+        "status": Scan.Status.QUARANTINED if info.quarantine_reason else Scan.Status.QUEUED,
+        "status_reason": info.quarantine_reason,
+    }
+
+
 @transaction.atomic
 def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=None) -> Scan:
     """Store the re-encoded image under its content hash, insert the scan and its queued
-    inference run, and audit the upload; the run's task is sent only after commit.
+    inference run, and audit the upload; the run's task is sent only after commit. A DICOM
+    slice also stores its 16-bit pixels and de-identified file, and keeps no file name
+    (names of DICOM exports often carry the patient's); one to quarantine gets no run.
 
-    The file is written first (the worker must find it); if the insert fails, a file this
-    call wrote is deleted again, so a failed upload leaves nothing behind.
+    The files are written first (the worker must find them); if the insert fails, files this
+    call wrote are deleted again, so a failed upload leaves nothing behind.
     """
     key = scan_storage_key(image.sha256)
-    wrote_file = False
-    if not default_storage.exists(key):
-        saved = default_storage.save(key, ContentFile(image.png))
-        wrote_file = True
-        if saved != key:
-            default_storage.delete(saved)
-            raise IntegrityError(f"storage renamed {key}: it was written concurrently")
+    files = {key: image.png}
+    if image.dicom is not None:
+        pixels_key, dicom_key = _dicom_keys(image)
+        files.update({pixels_key: image.dicom.pixels16_png, dicom_key: image.dicom.deidentified})
+        filename = ""
+    written: list[str] = []
     try:
+        for name, content in files.items():
+            if default_storage.exists(name):
+                continue
+            saved = default_storage.save(name, ContentFile(content))
+            written.append(saved)
+            if saved != name:
+                raise IntegrityError(f"storage renamed {name}: it was written concurrently")
         with transaction.atomic():
             scan = Scan.objects.create(
                 uploaded_by=uploaded_by,
@@ -108,8 +171,10 @@ def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=Non
                 intensity_std=image.intensity_std,
                 intensity_p01=image.intensity_p01,
                 intensity_p99=image.intensity_p99,
+                **_dicom_fields(image),
             )
-            run_create(scan=scan)
+            if scan.status != Scan.Status.QUARANTINED:
+                run_create(scan=scan)
             audit_record(
                 action=Action.SCAN_UPLOADED,
                 actor=uploaded_by,
@@ -121,11 +186,12 @@ def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=Non
                     "size_bytes": image.size_bytes,
                     "width": image.width,
                     "height": image.height,
+                    **({"quarantined": scan.status_reason} if scan.status_reason else {}),
                 },
             )
     except BaseException:
-        if wrote_file:
-            default_storage.delete(key)
+        for name in written:
+            default_storage.delete(name)
         raise
     return scan
 

@@ -13,7 +13,7 @@ LIMITS = Limits(max_file_bytes=5_000_000, max_pixels=4096 * 4096)
 
 
 def test_png_and_jpeg_are_registered_by_magic_bytes():
-    assert accepted_formats() == ["jpeg", "png"]
+    assert accepted_formats() == ["jpeg", "png", "dicom"]
 
 
 def test_a_real_jpeg_slice_becomes_a_greyscale_png_with_statistics():

@@ -13,9 +13,13 @@ import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from tumorapp.scans.ingest.dicom import DicomSlice
 
 
 class IngestError(ValueError):
@@ -37,12 +41,16 @@ class Limits:
 
 @dataclass(frozen=True)
 class Reader:
-    """One accepted format: its magic bytes and a function from bytes to a decoded image."""
+    """One accepted format: its magic bytes and a function from bytes to a decoded image.
+
+    A format whose files hold several slices and more than pixels (DICOM) gives
+    ``read_slices`` instead, from bytes to finished IngestedImages."""
 
     format: str
     magics: tuple[bytes, ...]
-    read: Callable[[bytes, Limits], Image.Image]
+    read: Callable[[bytes, Limits], Image.Image] | None = None
     offset: int = 0
+    read_slices: Callable[[bytes, Limits], list[IngestedImage]] | None = None
 
     def matches(self, head: bytes) -> bool:
         return any(head[self.offset : self.offset + len(m)] == m for m in self.magics)
@@ -62,6 +70,7 @@ class IngestedImage:
     intensity_std: float
     intensity_p01: float
     intensity_p99: float
+    dicom: DicomSlice | None = None  # DICOM only: the slice's file, header facts and keys
 
 
 _READERS: list[Reader] = []
@@ -90,6 +99,14 @@ def sniff(data: bytes) -> Reader:
     )
 
 
+def ingest_slices(data: bytes, limits: Limits) -> list[IngestedImage]:
+    """Every slice of one uploaded file: one for PNG and JPEG, one per frame for DICOM."""
+    reader = _checked_reader(data, limits)
+    if reader.read_slices is not None:
+        return reader.read_slices(data, limits)
+    return [ingest(data, limits)]
+
+
 def ingest(data: bytes, limits: Limits) -> IngestedImage:
     """Validate upload bytes and re-encode them.
 
@@ -99,6 +116,16 @@ def ingest(data: bytes, limits: Limits) -> IngestedImage:
     4. Re-encode as PNG (greyscale when the colour channels agree) without any metadata,
        and compute the intensity statistics kept for drift monitoring.
     """
+    reader = _checked_reader(data, limits)
+    if reader.read is None:
+        slices = reader.read_slices(data, limits)
+        if len(slices) != 1:
+            raise IngestError("multi_frame", "The file holds several slices; one was expected.")
+        return slices[0]
+    return encode_image(reader.format, data, reader.read(data, limits))
+
+
+def _checked_reader(data: bytes, limits: Limits) -> Reader:
     if not data:
         raise IngestError("empty", "The file is empty.")
     if len(data) > limits.max_file_bytes:
@@ -107,16 +134,27 @@ def ingest(data: bytes, limits: Limits) -> IngestedImage:
             f"The file is {len(data):,} bytes; at most {limits.max_file_bytes:,} are accepted.",
             status=413,
         )
-    reader = sniff(data)
-    image = reader.read(data, limits)
+    return sniff(data)
+
+
+def encode_image(
+    format: str,
+    data: bytes,
+    image: Image.Image,
+    *,
+    sha256: str | None = None,
+    dicom_slice: DicomSlice | None = None,
+) -> IngestedImage:
+    """The stored PNG of a decoded image and its statistics; ``sha256`` defaults to the
+    hash of the uploaded bytes."""
     image = _canonical(image)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=False)
     grey = np.asarray(image.convert("L") if image.mode == "RGB" else image, dtype=np.float64)
     p01, p99 = np.percentile(grey, [1, 99])
     return IngestedImage(
-        format=reader.format,
-        sha256=hashlib.sha256(data).hexdigest(),
+        format=format,
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
         png=out.getvalue(),
         width=image.width,
@@ -125,6 +163,7 @@ def ingest(data: bytes, limits: Limits) -> IngestedImage:
         intensity_std=float(grey.std()),
         intensity_p01=float(p01),
         intensity_p99=float(p99),
+        dicom=dicom_slice,
     )
 
 
@@ -190,4 +229,4 @@ def pillow_read(data: bytes, limits: Limits, pillow_format: str) -> Image.Image:
 
 
 # The registered formats (import order is sniff order).
-from tumorapp.scans.ingest import jpeg, png  # noqa: E402, F401, I001
+from tumorapp.scans.ingest import jpeg, png, dicom  # noqa: E402, F401, I001

@@ -1,0 +1,42 @@
+"""Reads for the DICOM pages, always through the access rules."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from tumorapp.accounts.rules import scans_visible_to
+from tumorapp.scans.models import Scan, Study
+
+
+def quarantined_scans() -> QuerySet[Scan]:
+    """Slices waiting for an admin's decision, oldest first (admins only: see the views)."""
+    return (
+        Scan.objects.filter(status=Scan.Status.QUARANTINED)
+        .select_related("uploaded_by", "series__study")
+        .order_by("uploaded_at", "frame_number")
+    )
+
+
+def quarantined_scan(public_id) -> Scan:
+    scan = quarantined_scans().filter(public_id=public_id).first()
+    if scan is None:
+        raise Http404("No such scan in quarantine.")
+    return scan
+
+
+def study_slices(user, public_id) -> tuple[Study, list[Scan]]:
+    """A study and the slices of it the user may see, in series and instance order; 404
+    when they may see none (the same answer as for a study that does not exist)."""
+    study = Study.objects.filter(public_id=public_id).first()
+    if study is None:
+        raise Http404("No such study.")
+    slices = list(
+        scans_visible_to(user)
+        .filter(series__study=study)
+        .select_related("series")
+        .order_by("series__series_number", "series_id", "instance_number", "frame_number")
+    )
+    if not slices:
+        raise Http404("No such study.")
+    return study, slices

@@ -1,0 +1,96 @@
+"""DICOM pages: study, 16-bit pixels and de-identified download (scan readers), and the
+quarantine (admins)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.views import View
+from django.views.generic import TemplateView
+
+from tumorapp.accounts.access import RoleRequiredMixin
+from tumorapp.accounts.roles import Role
+from tumorapp.audit.models import Action
+from tumorapp.dicom import selectors, services
+from tumorapp.dicom.files import dicom_response, pixels_response
+from tumorapp.scans.downloads import stored_png_response
+from tumorapp.scans.selectors import scan_detail
+from tumorapp.scans.services import scan_access_record
+
+SCAN_READERS = (Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.ADMIN)
+
+
+class StudyView(RoleRequiredMixin, TemplateView):
+    roles = SCAN_READERS
+    template_name = "scans/study.html"
+
+    def get_context_data(self, **kwargs):
+        study, slices = selectors.study_slices(self.request.user, kwargs["public_id"])
+        return super().get_context_data(study=study, slices=slices, **kwargs)
+
+
+class PixelsView(RoleRequiredMixin, View):
+    """The viewer's 16-bit samples of one slice (see tumorapp.dicom.files)."""
+
+    roles = SCAN_READERS
+
+    def get(self, request, public_id):
+        scan = scan_detail(request.user, public_id)
+        response = pixels_response(scan)
+        scan_access_record(scan=scan, action=Action.SCAN_IMAGE_VIEWED, request=request)
+        return response
+
+
+class DicomDownloadView(RoleRequiredMixin, View):
+    """The stored de-identified DICOM file: the export of a DICOM scan."""
+
+    roles = SCAN_READERS
+
+    def get(self, request, public_id):
+        scan = scan_detail(request.user, public_id)
+        response = dicom_response(scan)
+        scan_access_record(scan=scan, action=Action.SCAN_EXPORTED, request=request)
+        return response
+
+
+class QuarantineView(RoleRequiredMixin, TemplateView):
+    roles = (Role.ADMIN,)
+    template_name = "scans/quarantine.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(scans=list(selectors.quarantined_scans()[:200]), **kwargs)
+
+
+class QuarantineImageView(RoleRequiredMixin, View):
+    """The 8-bit image of a quarantined slice, so the admin can look for burned-in text."""
+
+    roles = (Role.ADMIN,)
+
+    def get(self, request, public_id):
+        scan = selectors.quarantined_scan(public_id)
+        response = stored_png_response(scan.image.name, f"scan-{scan.public_id}.png")
+        scan_access_record(scan=scan, action=Action.SCAN_IMAGE_VIEWED, request=request)
+        return response
+
+
+class QuarantineDecisionView(RoleRequiredMixin, View):
+    """POST decision=release|reject on one quarantined slice."""
+
+    roles = (Role.ADMIN,)
+
+    def post(self, request, public_id):
+        scan = selectors.quarantined_scan(public_id)
+        decision = request.POST.get("decision")
+        try:
+            if decision == "release":
+                services.quarantine_release(scan=scan, actor=request.user, request=request)
+                messages.success(request, "Released: the model will read the slice.")
+            elif decision == "reject":
+                services.quarantine_reject(scan=scan, actor=request.user, request=request)
+                messages.success(request, "Rejected: the slice and its files were deleted.")
+            else:
+                messages.error(request, "Choose release or reject.")
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("dicom:quarantine")
