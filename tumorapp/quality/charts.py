@@ -14,10 +14,10 @@ from django.utils.safestring import SafeString, mark_safe
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 44, 12, 12, 34
 
 
-def _svg(width: int, height: int, body: list[str], label: str) -> SafeString:
+def _svg(width: int, height: int, body: list[str], label: str, cls: str = "") -> SafeString:
     # Safe: every text that reaches the markup went through escape(); the rest are numbers.
     return mark_safe(  # noqa: S308
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="chart {cls}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}" preserveAspectRatio="xMidYMid meet">'
         f"<title>{escape(label)}</title>{''.join(body)}</svg>"
     )
@@ -83,7 +83,7 @@ def line_chart(
         body.append(
             f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" class="c-ref {cls}"/>'
         )
-        body.append(_text(right - 4, y - 4, name, f"c-ref-label {cls}", "end"))
+        body.append(_text(left + 6, y - 4, name, f"c-ref-label {cls}", "start"))
     for _name, cls, values in series:
         points = [(x_of(i), y_of(v)) for i, v in enumerate(values) if v is not None]
         if len(points) > 1:
@@ -167,7 +167,7 @@ def reliability_chart(bins: Sequence[dict], *, label: str, size: int = 280) -> S
         cx, cy = left + (i + 0.5) * width, bottom - side * b["confidence"]
         body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" class="c-dot c-series-2"/>')
     body.append(_text(left + side / 2, size - 4, "AI confidence in its class", "c-tick"))
-    return _svg(size, size, body, label)
+    return _svg(size, size, body, label, "square")
 
 
 def _bin_title(b: dict) -> str:

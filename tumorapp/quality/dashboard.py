@@ -14,8 +14,8 @@ FEATURE_LABELS = {
     "width": "Image width (px)",
     "height": "Image height (px)",
     "aspect": "Aspect ratio (w/h)",
-    "mean_intensity": "Mean intensity (0-255)",
-    "contrast": "Contrast (intensity SD)",
+    "mean_intensity": "Mean intensity",
+    "contrast": "Contrast (SD)",
 }
 CATEGORY_LABELS = {
     "manufacturer": "Manufacturer",
@@ -141,10 +141,14 @@ def context(report: dict) -> dict:
             ],
             references=references,
             label="Weekly tumour sensitivity, specificity and 4-class accuracy on reviewed cases",
+            width=1200,
+            height=260,
         ),
         "ood_chart": charts.column_chart(
             [(label, w["ood"]["value"]) for label, w in zip(week_labels, weekly, strict=True)],
             label="Share of scans flagged out-of-distribution per week",
+            width=1200,
+            height=200,
         ),
         "drift": drift,
         "drift_panels": drift_panels,
@@ -155,7 +159,8 @@ def context(report: dict) -> dict:
             [(row["reader"], row["reads"]) for row in throughput[:12]],
             label="Reads per reader in the range",
             percent=False,
-            height=180,
+            width=1200,
+            height=200,
         )
         if throughput
         else None,

@@ -4,8 +4,9 @@ from tumorapp.quality.selectors import QualityFilters
 
 
 class QualityFilterForm(forms.Form):
-    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # ISO dates: the browser's date input accepts no other format.
+    start = forms.DateField(required=False, widget=forms.DateInput({"type": "date"}, "%Y-%m-%d"))
+    end = forms.DateField(required=False, widget=forms.DateInput({"type": "date"}, "%Y-%m-%d"))
     model_version = forms.ChoiceField(required=False, label="Model version")
 
     def __init__(self, *args, versions: list[str], **kwargs):

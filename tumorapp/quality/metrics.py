@@ -321,7 +321,10 @@ def drift(
     n = counts["predictions"]
     features = []
     reference = (fingerprint or {}).get("features", {})
-    for name, actual in counts["features"].items():
+    # The fingerprint's order (stored counts may come back with their keys re-sorted).
+    order = {name: i for i, name in enumerate(reference)}
+    for name in sorted(counts["features"], key=lambda n: (order.get(n, len(order)), n)):
+        actual = counts["features"][name]
         ref = reference.get(name)
         comparable = ref is not None and len(ref["counts"]) == len(actual)
         score = psi(ref["counts"], actual) if comparable else None

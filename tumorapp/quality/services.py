@@ -7,6 +7,7 @@ import time
 from collections import defaultdict
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,23 +23,34 @@ from tumorapp.scans.models import Scan
 
 FEATURE_EDGES: dict[str, list[float]] = {k: [float(e) for e in v] for k, v in BINS.items()}
 
-# DICOM header fields, under the names the Scan model may carry them; absent ones are skipped.
+# DICOM acquisition fields, as lookups from Scan (on the slice's series, or on the scan
+# itself); the first that exists in this database is used, and a category with none is skipped.
 CATEGORY_FIELDS: dict[str, tuple[str, ...]] = {
-    "manufacturer": ("manufacturer", "dicom_manufacturer"),
-    "scanner_model": ("manufacturer_model_name", "scanner_model", "model_name", "dicom_model"),
-    "field_strength": ("magnetic_field_strength", "field_strength", "dicom_field_strength"),
+    "manufacturer": ("series__manufacturer", "manufacturer"),
+    "scanner_model": ("series__manufacturer_model_name", "manufacturer_model_name"),
+    "field_strength": ("series__magnetic_field_strength", "magnetic_field_strength"),
 }
 NO_CASE_BAND = "none"
 
 
+def _lookup_exists(model, lookup: str) -> bool:
+    head, _, rest = lookup.partition("__")
+    try:
+        field = model._meta.get_field(head)
+    except FieldDoesNotExist:
+        return False
+    if not rest:
+        return not field.is_relation
+    return field.is_relation and _lookup_exists(field.related_model, rest)
+
+
 def scan_category_fields() -> dict[str, str]:
-    """Category -> Scan field name, for the DICOM fields this database has."""
-    names = {f.name for f in Scan._meta.get_fields()}
+    """Category -> lookup from Scan, for the DICOM fields this database has."""
     found = {}
     for category, candidates in CATEGORY_FIELDS.items():
-        for candidate in candidates:
-            if candidate in names:
-                found[category] = candidate
+        for lookup in candidates:
+            if _lookup_exists(Scan, lookup):
+                found[category] = lookup
                 break
     return found
 
@@ -115,7 +127,7 @@ def collect_counts(*, start: dt.datetime | None) -> dict[tuple[dt.date, str], di
         "scan__intensity_mean",
         "scan__intensity_std",
         "scan__case__priority",
-    ] + [f"scan__{name}" for name in category_fields.values()]
+    ] + [f"scan__{lookup}" for lookup in category_fields.values()]
     for row in predictions.values_list(*columns).iterator(chunk_size=5000):
         created, version, ood, uploaded, width, height, mean, std, priority = row[:9]
         categories = {

@@ -22,7 +22,12 @@ class DashboardView(RoleRequiredMixin, TemplateView):
     template_name = "quality/dashboard.html"
 
     def get_context_data(self, **kwargs):
-        form = QualityFilterForm(self.request.GET or None, versions=selectors.model_versions())
+        default = selectors.QualityFilters.default()
+        form = QualityFilterForm(
+            self.request.GET or None,
+            versions=selectors.model_versions(),
+            initial={"start": default.start, "end": default.end},
+        )
         filters = form.filters()
         report = selectors.quality_report(filters=filters)
         return super().get_context_data(

@@ -130,7 +130,7 @@ def make_scans(uploader):
 
 @pytest.fixture
 def make_reviewed(uploader):
-    """make_reviewed(final=..., ai=..., suspected=..., confidence=..., ...) -> Case.
+    """make_reviewed(final=..., ai=..., suspected=..., confidence=..., ..., **scan_fields).
 
     One scan, prediction and reported case with its first read, every timestamp set:
     uploaded at ``at - upload_s - decide_s``, predicted ``upload_s`` later, decided and read
@@ -151,6 +151,8 @@ def make_reviewed(uploader):
         decide_s=3600.0,
         band=Case.Band.ROUTINE,
         model_version=MODEL,
+        ood=False,
+        **scan_fields,
     ):
         at = at or timezone.now()
         predicted_at = at - dt.timedelta(seconds=decide_s)
@@ -160,13 +162,11 @@ def make_reviewed(uploader):
             sha256=f"c{next(counter):063x}",
             size_bytes=1000,
             image="scans/x.png",
-            width=512,
-            height=512,
-            intensity_mean=60.0,
-            intensity_std=45.0,
             intensity_p01=0.0,
             intensity_p99=200.0,
             status="predicted",
+            **{"width": 512, "height": 512, "intensity_mean": 60.0, "intensity_std": 45.0}
+            | scan_fields,
         )
         Scan.objects.filter(pk=scan.pk).update(
             uploaded_at=predicted_at - dt.timedelta(seconds=upload_s)
@@ -184,7 +184,7 @@ def make_reviewed(uploader):
             probabilities=probabilities,
             p_tumor=0.9 if suspected else 0.1,
             tumor_suspected=suspected,
-            ood=False,
+            ood=ood,
         )
         Prediction.objects.filter(pk=prediction.pk).update(created_at=predicted_at)
         case = Case.objects.create(

@@ -170,3 +170,30 @@ def test_ood_rate(model_folder, make_scans):
     quality_refresh(full=True)
     ood = quality_report(filters=QualityFilters.default())["drift"]["ood"]
     assert (ood["successes"], ood["n"]) == (3, 10)
+
+
+def test_scanner_categories_come_from_the_dicom_series(model_folder, make_scans):
+    from tumorapp.quality.services import scan_category_fields
+    from tumorapp.scans.models import Scan
+
+    if "manufacturer" not in scan_category_fields():
+        pytest.skip("this tree's Scan has no DICOM acquisition fields yet")
+    from tumorapp.scans.models import Series, Study
+
+    study = Study.objects.create(study_uid="1.2.3", patient_key="p")
+    siemens = Series.objects.create(
+        study=study,
+        series_uid="1.2.3.1",
+        manufacturer="SIEMENS",
+        manufacturer_model_name="Skyra",
+        magnetic_field_strength=3.0,
+    )
+    predictions = make_scans(like_training(5, seed=1))
+    Scan.objects.filter(pk__in=[p.scan_id for p in predictions[:3]]).update(series=siemens)
+    quality_refresh(full=True)
+    categories = quality_report(filters=QualityFilters.default())["drift"]["categories"]
+    assert categories == {
+        "manufacturer": {"SIEMENS": 3},
+        "scanner_model": {"Skyra": 3},
+        "field_strength": {"3.0": 3},
+    }

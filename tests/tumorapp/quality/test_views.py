@@ -52,7 +52,7 @@ def test_admin_and_data_team_see_the_dashboard(who, request, client_for, some_da
 
 
 @pytest.mark.parametrize("who", ["alice", "bob", "eve"])
-def test_other_roles_are_refused(who, request, client_for, api_for):
+def test_other_roles_are_refused(who, request, db, client_for, api_for):
     user = request.getfixturevalue(who)
     assert client_for(user).get(URL).status_code == 403
     assert api_for(user).get(API).status_code == 403
