@@ -9,6 +9,7 @@ shipped model when models/ has one, otherwise the test stand-in (tests/.../fakes
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -37,10 +38,12 @@ REPO = Path(__file__).resolve().parents[3]
 LEASE_SECONDS = 3
 
 
-def _predictor() -> str:
-    if (DEFAULT_MODEL_DIR / "manifest.json").exists():
-        return "ml.predict.Predictor"
-    return "tests.tumorapp.inference.fakes.FakePredictor"
+def _predictor() -> tuple[str, str]:
+    """The predictor the workers load, and the model version its results carry."""
+    manifest = DEFAULT_MODEL_DIR / "manifest.json"
+    if manifest.exists():
+        return "ml.predict.Predictor", str(json.loads(manifest.read_text())["version"])
+    return "tests.tumorapp.inference.fakes.FakePredictor", "fake-1"
 
 
 class Workers:
@@ -55,7 +58,7 @@ class Workers:
             "CELERY_BROKER_URL": BROKER,
             "MEDIA_ROOT": str(media_dir),
             "INFERENCE_LEASE_SECONDS": str(LEASE_SECONDS),
-            "INFERENCE_PREDICTOR": _predictor(),
+            "INFERENCE_PREDICTOR": _predictor()[0],
             "PYTHONPATH": str(REPO),
         }
         self.log_dir = log_dir
@@ -160,6 +163,7 @@ def test_an_upload_is_predicted_by_a_worker_and_shown(bob, api_for, client_for, 
         Prediction.objects.get(scan=scan).p_tumor
     )
     assert detail["run"]["status"] == "succeeded" and detail["run"]["attempts"] == 1
+    assert detail["prediction"]["model_version"] == _predictor()[1]
     html = client_for(bob).get(f"/scans/{scan.public_id}/").content.decode()
     assert "P(tumour)" in html and "Waiting for the model" not in html
     heatmap = client_for(bob).get(f"/scans/{scan.public_id}/heatmap/")
