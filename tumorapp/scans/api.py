@@ -120,7 +120,9 @@ class ScanSerializer(serializers.ModelSerializer):
 
 
 def outcome_data(outcome: UploadOutcome) -> dict:
-    if outcome.status == UploadOutcome.CREATED:
+    if outcome.status == UploadOutcome.CREATED and outcome.scan.status == Scan.Status.QUARANTINED:
+        message = f"Stored in quarantine for an admin: {outcome.scan.status_reason}"
+    elif outcome.status == UploadOutcome.CREATED:
         message = "Stored; the model will read it shortly."
     elif outcome.status == UploadOutcome.DUPLICATE:
         message = (
@@ -134,6 +136,7 @@ def outcome_data(outcome: UploadOutcome) -> dict:
         "message": message,
         "code": outcome.error.code if outcome.error else None,
         "scan": ScanSerializer(outcome.scan).data if outcome.scan else None,
+        "slices": outcome.slices,
     }
 
 

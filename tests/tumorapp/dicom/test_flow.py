@@ -93,6 +93,7 @@ def test_a_multi_frame_file_becomes_slices_of_one_study_page(bob, api_for, clien
     response = upload(upload_api, dicomfiles.multi_frame_bytes(3))
     # then it becomes three slices of one study
     assert response.status_code == 201
+    assert response.json()["results"][0]["slices"] == 3
     assert Scan.objects.count() == 3
     frames = sorted(Scan.objects.values_list("frame_number", flat=True))
     assert frames == [1, 2, 3]
@@ -125,6 +126,7 @@ def test_burned_in_annotation_is_quarantined_not_a_case(
     # given a slice whose header says text is burned into the pixels; when it is uploaded
     response = upload(api_for(bob), build())
     assert response.status_code == 201
+    assert "quarantine" in response.json()["results"][0]["message"]
     scan = Scan.objects.get()
     # then it is quarantined: no inference run, no prediction, no case
     assert scan.status == Scan.Status.QUARANTINED and scan.status_reason
