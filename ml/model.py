@@ -47,38 +47,38 @@ def _conv(x, filters: int, *, strides: int = 1, separable: bool = False, name: s
 def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Scanner-variation augmentation of a float batch (B, S, S, 1) in [0, 1]; stateless, seeded.
 
-    Geometry (one affine warp): rotation +-12 deg, zoom 0.85-1.2, shift +-8 %, left-right flip.
-    Resolution: half the images are downsampled to 30-90 % and upsampled back; a third are
-    blurred. Intensity: a smooth multiplicative bias field, gamma 0.65-1.5, contrast and
-    brightness, then Gaussian noise on half the images. Left-right flips are anatomically
-    plausible; up-down flips are not, so they are not used.
+    The training images of each class come mostly from one source (see the EDA), so the
+    augmentation's job is to make source "style" useless as a cue:
+
+    - geometry (one affine warp): rotation +-15 deg, zoom 0.8-1.25, shift +-8 %, left-right
+      flip (anatomically plausible; up-down flips are not, so they are not used);
+    - resolution: 60 % of images are downsampled to 25-90 % and upsampled back; a third are
+      blurred, a fifth sharpened;
+    - intensity: a smooth multiplicative bias field, a random monotone intensity curve
+      (windowing / sequence differences), gamma 0.6-1.6, contrast and brightness, then
+      Gaussian noise on half the images.
     """
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=17)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=22)
     b = tf.shape(images)[0]
     size = images.shape[1]
 
-    def uniform(i: int, lo: float, hi: float, shape=None) -> tf.Tensor:
-        return tf.random.stateless_uniform(shape if shape is not None else [b], seeds[i], lo, hi)
+    def uniform(i: int, lo: float, hi: float) -> tf.Tensor:
+        return tf.random.stateless_uniform([b], seeds[i], lo, hi)
 
-    angle = uniform(0, -12.0, 12.0) * (math.pi / 180.0)
-    scale = uniform(1, 0.85, 1.2)
+    def chance(i: int, p: float) -> tf.Tensor:
+        return tf.reshape(uniform(i, 0.0, 1.0) < p, [-1, 1, 1, 1])
+
+    angle = uniform(0, -15.0, 15.0) * (math.pi / 180.0)
+    scale = uniform(1, 0.8, 1.25)
     flip = tf.where(uniform(2, 0.0, 1.0) < 0.5, -1.0, 1.0)
     tx, ty = uniform(3, -0.08, 0.08) * size, uniform(4, -0.08, 0.08) * size
     c = (size - 1) / 2.0
     cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
     a0, a1 = flip * cos, -sin
     b0, b1 = flip * sin, cos
+    zeros = tf.zeros([b])
     transforms = tf.stack(
-        [
-            a0,
-            a1,
-            c + tx - (a0 * c + a1 * c),
-            b0,
-            b1,
-            c + ty - (b0 * c + b1 * c),
-            tf.zeros([b]),
-            tf.zeros([b]),
-        ],
+        [a0, a1, c + tx - (a0 * c + a1 * c), b0, b1, c + ty - (b0 * c + b1 * c), zeros, zeros],
         axis=1,
     )
     x = tf.raw_ops.ImageProjectiveTransformV3(
@@ -90,18 +90,19 @@ def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         fill_mode="CONSTANT",
     )
 
-    low = tf.cast(tf.round(size * tf.random.stateless_uniform([], seeds[5], 0.3, 0.9)), tf.int32)
+    low = tf.cast(tf.round(size * tf.random.stateless_uniform([], seeds[5], 0.25, 0.9)), tf.int32)
     degraded = tf.image.resize(tf.image.resize(x, [low, low], antialias=True), [size, size])
-    x = tf.where(tf.reshape(uniform(6, 0.0, 1.0) < 0.5, [-1, 1, 1, 1]), degraded, x)
+    x = tf.where(chance(6, 0.6), degraded, x)
     sigma = tf.random.stateless_uniform([], seeds[7], 0.4, 1.5)
-    x = tf.where(tf.reshape(uniform(8, 0.0, 1.0) < 0.33, [-1, 1, 1, 1]), _blur(x, sigma), x)
+    x = tf.where(chance(8, 0.33), _blur(x, sigma), x)
+    amount = uniform(17, 0.3, 1.0)[:, None, None, None]
+    x = tf.where(chance(18, 0.2), x + amount * (x - _blur(x, tf.constant(1.0))), x)
 
     field = tf.random.stateless_uniform([b, 4, 4, 1], seeds[9], -1.0, 1.0)
-    field = 1.0 + uniform(10, 0.0, 0.3)[:, None, None, None] * tf.image.resize(
-        field, [size, size], method="bicubic"
-    )
-    x = x * field
-    gamma = tf.exp(uniform(11, math.log(0.65), math.log(1.5)))[:, None, None, None]
+    field = tf.image.resize(field, [size, size], method="bicubic")
+    x = tf.clip_by_value(x * (1.0 + uniform(10, 0.0, 0.3)[:, None, None, None] * field), 0.0, 1.0)
+    x = _intensity_curve(x, seeds[19], seeds[20], b)
+    gamma = tf.exp(uniform(11, math.log(0.6), math.log(1.6)))[:, None, None, None]
     x = tf.pow(tf.clip_by_value(x, 0.0, 1.0), gamma)
     contrast = uniform(12, 0.75, 1.3)[:, None, None, None]
     brightness = uniform(13, -0.08, 0.08)[:, None, None, None]
@@ -109,6 +110,37 @@ def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     noise_sigma = uniform(14, 0.0, 0.05) * tf.cast(uniform(15, 0.0, 1.0) < 0.5, tf.float32)
     x = x + noise_sigma[:, None, None, None] * tf.random.stateless_normal(tf.shape(x), seeds[16])
     return tf.clip_by_value(x, 0.0, 1.0)
+
+
+def _intensity_curve(x: tf.Tensor, seed_knots: tf.Tensor, seed_strength: tf.Tensor, b) -> tf.Tensor:
+    """Map intensities through a random monotone piecewise-linear curve (5 knots)."""
+    knots = tf.sort(tf.random.stateless_uniform([b, 5], seed_knots), axis=1)
+    knots = (knots - knots[:, :1]) / (knots[:, -1:] - knots[:, :1] + 1e-6)
+    identity = tf.linspace(0.0, 1.0, 5)[None, :]
+    strength = tf.random.stateless_uniform([b, 1], seed_strength, 0.0, 0.7)
+    knots = identity + strength * (knots - identity)
+    shape = tf.shape(x)
+    flat = tf.reshape(x, [b, -1]) * 4.0
+    i0 = tf.clip_by_value(tf.floor(flat), 0.0, 3.0)
+    frac = flat - i0
+    i0 = tf.cast(i0, tf.int32)
+    lo = tf.gather(knots, i0, batch_dims=1)
+    hi = tf.gather(knots, i0 + 1, batch_dims=1)
+    return tf.reshape(lo + frac * (hi - lo), shape)
+
+
+def outlier_exposure_loss(n_classes: int, outlier_weight: float = 0.5):
+    """Cross-entropy for labels < n_classes; label n_classes marks a non-MRI image, whose
+    softmax is pushed towards uniform (Hendrycks et al., "Outlier Exposure", 2019)."""
+
+    def loss(y_true, logits):
+        y = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
+        log_p = tf.nn.log_softmax(logits)
+        ce = -tf.gather(log_p, tf.minimum(y, n_classes - 1), batch_dims=1)
+        uniform_ce = -tf.reduce_mean(log_p, axis=-1)
+        return tf.where(y >= n_classes, outlier_weight * uniform_ce, ce)
+
+    return loss
 
 
 def _blur(x: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:

@@ -6,8 +6,10 @@ Two independent checks, both fitted at training time and stored in the model fol
    near-constant images, and an envelope of statistics of the preprocessed image (share of
    dark background, high-frequency energy that flags noise and text, mean intensity) taken
    from the training images' own range.
-2. Feature distance: the Mahalanobis distance of the network's pooled features to the
-   nearest class mean (shared Ledoit-Wolf covariance), threshold at a validation quantile.
+2. Feature checks: the cosine distance of the network's pooled features to their k-th
+   nearest training feature, and the energy score of the logits (the network was trained
+   with outlier exposure, so non-MRI inputs get flat logits). Thresholds at a validation
+   quantile, on clean and scanner-augmented validation images alike.
 
 numpy only, so the statistics part can be used anywhere; the features come from the predictor.
 """
@@ -61,20 +63,37 @@ def preprocessed_stats(pixels: np.ndarray) -> dict[str, float]:
 
 @dataclass
 class OODGuard:
-    """Fitted parameters; ``check`` returns (is_ood, score, reasons)."""
+    """Fitted parameters of both checks."""
 
-    class_means: np.ndarray  # (C, D)
-    precision: np.ndarray  # (D, D)
-    distance_threshold: float
+    reference: np.ndarray  # (K, D) unit-length training features (clean and augmented)
+    knn_threshold: float  # cosine distance to the k-th nearest reference feature
+    energy_median: float  # validation median of the energy score
+    energy_threshold: float
     envelope: dict[str, tuple[float, float]]
+    k: int = 10
     max_saturation: float = 0.06
     min_spread: float = 0.02
 
-    def distances(self, features: np.ndarray) -> np.ndarray:
-        """Mahalanobis distance to the nearest class mean, per row of ``features``."""
-        d = features[:, None, :] - self.class_means[None, :, :]
-        m = np.einsum("ncd,de,nce->nc", d, self.precision, d)
-        return np.sqrt(np.maximum(m.min(axis=1), 0.0))
+    def knn_distance(self, features: np.ndarray) -> np.ndarray:
+        """Cosine distance to the k-th nearest training feature (Sun et al. 2022), per row."""
+        q = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+        sims = q @ self.reference.astype(np.float32).T
+        kth = np.partition(sims, -self.k, axis=1)[:, -self.k]
+        return 1.0 - kth
+
+    @staticmethod
+    def energy(logits: np.ndarray) -> np.ndarray:
+        """Negative log-sum-exp of the logits: high when no class fits (Liu et al. 2020)."""
+        m = logits.max(axis=1, keepdims=True)
+        return -(m[:, 0] + np.log(np.exp(logits - m).sum(axis=1)))
+
+    def feature_scores(self, features: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        """(N, 2): kNN distance and energy, each scaled so that 1.0 is its threshold."""
+        knn = self.knn_distance(features) / self.knn_threshold
+        energy = (self.energy(logits) - self.energy_median) / (
+            self.energy_threshold - self.energy_median
+        )
+        return np.stack([knn, energy], axis=1)
 
     def image_reasons(self, image: np.ndarray, pixels: np.ndarray) -> list[str]:
         reasons = []
@@ -93,18 +112,16 @@ class OODGuard:
                 )
         return reasons
 
-    def score(self, distance: float) -> float:
-        """Distance relative to the threshold: > 1 means flagged by the feature check."""
-        return float(distance / self.distance_threshold)
-
     def save(self, path) -> None:
-        np.savez(
+        np.savez_compressed(
             path,
-            class_means=self.class_means.astype(np.float32),
-            precision=self.precision.astype(np.float32),
-            distance_threshold=np.float64(self.distance_threshold),
+            reference=self.reference.astype(np.float16),
+            knn_threshold=np.float64(self.knn_threshold),
+            energy_median=np.float64(self.energy_median),
+            energy_threshold=np.float64(self.energy_threshold),
             envelope_names=np.array(list(self.envelope)),
             envelope=np.array([self.envelope[k] for k in self.envelope], dtype=np.float64),
+            k=np.int64(self.k),
             max_saturation=np.float64(self.max_saturation),
             min_spread=np.float64(self.min_spread),
         )
@@ -113,13 +130,15 @@ class OODGuard:
     def load(cls, path) -> OODGuard:
         with np.load(path) as z:
             return cls(
-                class_means=z["class_means"].astype(np.float64),
-                precision=z["precision"].astype(np.float64),
-                distance_threshold=float(z["distance_threshold"]),
+                reference=z["reference"].astype(np.float32),
+                knn_threshold=float(z["knn_threshold"]),
+                energy_median=float(z["energy_median"]),
+                energy_threshold=float(z["energy_threshold"]),
                 envelope={
                     str(k): (float(v[0]), float(v[1]))
                     for k, v in zip(z["envelope_names"], z["envelope"], strict=True)
                 },
+                k=int(z["k"]),
                 max_saturation=float(z["max_saturation"]),
                 min_spread=float(z["min_spread"]),
             )
@@ -127,23 +146,26 @@ class OODGuard:
 
 def fit_guard(
     train_features: np.ndarray,
-    train_labels: np.ndarray,
     train_pixels: np.ndarray,
     val_features: np.ndarray,
-    val_flag_rate: float = 0.01,
+    val_logits: np.ndarray,
+    *,
+    flag_rate: float = 0.005,
     envelope_quantile: float = 0.002,
+    max_reference: int = 4000,
+    seed: int = 0,
 ) -> OODGuard:
-    """Fit the guard on training data; the feature threshold flags ``val_flag_rate`` of validation.
+    """Fit the guard on training data; each feature threshold flags ``flag_rate`` of validation.
 
-    The statistics envelope is the training range between the ``envelope_quantile`` quantiles,
-    widened by a quarter of the inter-quantile range, so it rejects only clearly foreign inputs.
+    Pass training and validation features of both clean and scanner-augmented images, so a
+    new scanner's style is not itself taken for "not an MRI". The statistics envelope is the
+    training range between the ``envelope_quantile`` quantiles, widened by a quarter of the
+    inter-quantile range, so it rejects only clearly foreign inputs.
     """
-    from sklearn.covariance import LedoitWolf
-
-    classes = np.unique(train_labels)
-    means = np.stack([train_features[train_labels == c].mean(axis=0) for c in classes])
-    centred = train_features - means[np.searchsorted(classes, train_labels)]
-    precision = LedoitWolf().fit(centred).precision_
+    rng = np.random.default_rng(seed)
+    ref = train_features / np.maximum(np.linalg.norm(train_features, axis=1, keepdims=True), 1e-12)
+    if len(ref) > max_reference:
+        ref = ref[rng.choice(len(ref), max_reference, replace=False)]
     stats = [preprocessed_stats(p) for p in train_pixels]
     envelope = {}
     for name in ENVELOPE:
@@ -151,6 +173,9 @@ def fit_guard(
         lo, hi = np.quantile(v, [envelope_quantile, 1 - envelope_quantile])
         pad = 0.25 * (hi - lo)
         envelope[name] = (float(lo - pad), float(hi + pad))
-    guard = OODGuard(means, precision, 1.0, envelope)
-    guard.distance_threshold = float(np.quantile(guard.distances(val_features), 1 - val_flag_rate))
+    guard = OODGuard(ref.astype(np.float32), 1.0, 0.0, 1.0, envelope)
+    guard.knn_threshold = float(np.quantile(guard.knn_distance(val_features), 1 - flag_rate))
+    energy = OODGuard.energy(val_logits)
+    guard.energy_median = float(np.median(energy))
+    guard.energy_threshold = float(np.quantile(energy, 1 - flag_rate))
     return guard

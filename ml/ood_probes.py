@@ -63,7 +63,11 @@ def skimage_images() -> list[tuple[str, np.ndarray]]:
 
 
 def synthetic_images(seed: int = 0, per_kind: int = 6) -> list[tuple[str, np.ndarray]]:
-    """Noise, blank, gradients, text documents and random shapes, ``per_kind`` of each."""
+    """Noise, blank, gradients, text documents, random shapes and smooth random textures.
+
+    ``per_kind`` of each. Training draws its outlier-exposure images from here with another
+    seed; the evaluation's scikit-image samples are kinds training never saw.
+    """
     rng = np.random.default_rng(seed)
     font = ImageFont.load_default(size=18)
     out: list[tuple[str, np.ndarray]] = []
@@ -97,4 +101,20 @@ def synthetic_images(seed: int = 0, per_kind: int = 6) -> list[tuple[str, np.nda
         shapes_rgb = np.asarray(shapes)
         out.append((f"shapes:colour{k}", shapes_rgb))
         out.append((f"shapes:grey{k}", np.asarray(shapes.convert("L"))))
+        out.append((f"texture:{k}", _texture(rng, h, w, colour=k % 2 == 0)))
     return out
+
+
+def _texture(rng: np.random.Generator, h: int, w: int, colour: bool) -> np.ndarray:
+    """Sum of random noise at several scales: cloud-, wood- and fabric-like surfaces."""
+    channels = 3 if colour else 1
+    acc = np.zeros((h, w, channels), np.float32)
+    for cells in (4, 12, 40, 120):
+        small = rng.random((cells, cells, channels)).astype(np.float32)
+        layers = [
+            np.asarray(Image.fromarray(small[..., c]).resize((w, h), Image.Resampling.BICUBIC))
+            for c in range(channels)
+        ]
+        acc += rng.uniform(0.2, 1.0) * np.stack(layers, axis=-1)
+    out = _to_uint8(acc)
+    return out if colour else out[..., 0]

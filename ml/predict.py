@@ -55,7 +55,7 @@ class Prediction:
     p_tumor: float
     tumor_suspected: bool
     ood: bool
-    ood_score: float  # feature distance / its threshold: > 1 is out of distribution
+    ood_score: float  # the larger feature score over its threshold: > 1 is out of distribution
     ood_reasons: tuple[str, ...]
     model_version: str
     heatmap: np.ndarray | None = field(default=None, repr=False)
@@ -161,14 +161,17 @@ class Predictor:
         if heatmap:
             _, _, conv, grads = self._forward_cam(x, self._tf.constant(target, self._tf.int32))
             maps = cam_from_activations(conv.numpy(), grads.numpy())
-        distances = self.guard.distances(feats.astype(np.float64))
+        feature_scores = self.guard.feature_scores(feats, logits)
 
         results = []
         for i, (image, (pixels, geometry)) in enumerate(zip(arrays, prepped, strict=True)):
             reasons = self.guard.image_reasons(image, pixels)
-            score = self.guard.score(distances[i])
-            if score > 1.0:
-                reasons.append(f"features unlike training MRIs (distance {score:.2f}x threshold)")
+            knn, energy = feature_scores[i]
+            if knn > 1.0:
+                reasons.append(f"features unlike training MRIs (distance {knn:.2f}x threshold)")
+            if energy > 1.0:
+                reasons.append(f"no class fits (energy {energy:.2f}x threshold)")
+            score = float(max(knn, energy))
             heat = png = None
             if maps is not None:
                 heat = heatmap_to_original(upsample(maps[i], self.config.size), geometry)

@@ -6,10 +6,10 @@
 1. Scan the data (decode checks, hashes, cached preprocessed pixels) and split it so that no
    duplicate cluster straddles train / validation / test; the official Testing folder is
    only ever the test set and is not touched here.
-2. Train with scanner-variation augmentation, class weights and early stopping on the
-   validation loss (best weights restored).
-3. On validation only: fit the temperature, choose the tumour threshold for the target
-   sensitivity, fit the OOD guard's feature threshold.
+2. Train with scanner-variation augmentation, class weights, outlier exposure (generated
+   non-MRI images) and early stopping on the validation loss (best weights restored).
+3. On validation only (as it is and under simulated scanner shift): fit the temperature,
+   choose the tumour threshold for the target sensitivity, fit the OOD guard's thresholds.
 4. Write the model folder (see ml.artefact).
 """
 
@@ -37,7 +37,8 @@ from ml.calibration import (
 )
 from ml.dataset import Split, Table, scan, split_table
 from ml.fingerprint import build_fingerprint
-from ml.preprocess import PREPROCESS_VERSION, PreprocessConfig
+from ml.ood_probes import synthetic_images
+from ml.preprocess import PREPROCESS_VERSION, PreprocessConfig, preprocess, to_model_input
 
 TARGET_SENSITIVITY = 0.97
 
@@ -72,6 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="fine-tune from this model folder (same classes and input size)",
     )
+    p.add_argument("--outliers", type=int, default=50, help="outlier-exposure images per kind")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-cache", action="store_true", help="neither read nor write var/ml's cache")
     return p.parse_args(argv)
@@ -98,7 +100,7 @@ def train(args: argparse.Namespace) -> Path:
     import keras
     import tensorflow as tf
 
-    from ml.model import FEATURE_LAYER, augment, build_model
+    from ml.model import FEATURE_LAYER, augment, build_model, outlier_exposure_loss
     from ml.ood import fit_guard
 
     started = time.time()
@@ -125,41 +127,52 @@ def train(args: argparse.Namespace) -> Path:
         i: float(len(y_train) / (len(CLASS_NAMES) * max(c, 1))) for i, c in enumerate(counts)
     }
 
+    # Outlier exposure: generated non-MRI images (noise, documents, shapes, textures...)
+    # labelled len(CLASS_NAMES), trained towards a flat softmax.
+    outliers = np.stack(
+        [
+            preprocess(img, config)
+            for _, img in synthetic_images(seed=1000 + args.seed, per_kind=args.outliers)
+        ]
+    )
+    n_classes = len(CLASS_NAMES)
+    x_fit = np.concatenate([x_train, outliers])
+    y_fit = np.concatenate([y_train, np.full(len(outliers), n_classes)])
+    w_fit = np.array([class_weight.get(int(y), 1.0) for y in y_fit], dtype=np.float32)
+
     if base_manifest is not None:
-        model = keras.models.load_model(Path(args.init_from) / artefact.MODEL_FILE)
+        model = keras.models.load_model(Path(args.init_from) / artefact.MODEL_FILE, compile=False)
     else:
-        model = build_model(config.size, len(CLASS_NAMES), width=args.width)
-    steps = int(np.ceil(len(x_train) / args.batch_size))
+        model = build_model(config.size, n_classes, width=args.width)
+    steps = int(np.ceil(len(x_fit) / args.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(
         args.lr, decay_steps=steps * args.epochs, alpha=0.02
     )
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=outlier_exposure_loss(n_classes),
         metrics=["accuracy"],
     )
 
     def augment_batch(i, batch):
-        x, y = batch
+        x, y, w = batch
         x = tf.cast(x, tf.float32)[..., None] / 255.0
-        return augment(x, tf.stack([tf.constant(args.seed, tf.int64), i])), y
+        return augment(x, tf.stack([tf.constant(args.seed, tf.int64), i])), y, w
 
     train_ds = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
-        .shuffle(len(x_train), seed=args.seed, reshuffle_each_iteration=True)
+        tf.data.Dataset.from_tensor_slices((x_fit, y_fit, w_fit))
+        .shuffle(len(x_fit), seed=args.seed, reshuffle_each_iteration=True)
         .repeat()
         .batch(args.batch_size, drop_remainder=True)
         .enumerate()
         .map(augment_batch, num_parallel_calls=2, deterministic=True)
         .prefetch(2)
     )
-    val_x = x_val[..., None].astype(np.float32) / 255.0
     history = model.fit(
         train_ds,
         epochs=args.epochs,
         steps_per_epoch=steps,
-        validation_data=(val_x, y_val),
-        class_weight=class_weight,
+        validation_data=(to_model_input(x_val), y_val),
         callbacks=[
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=args.patience, restore_best_weights=True
@@ -173,29 +186,46 @@ def train(args: argparse.Namespace) -> Path:
         model.inputs, [model.output, model.get_layer(FEATURE_LAYER).output]
     )
 
-    def run(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, feats = features_model.predict(
-            pixels[..., None].astype(np.float32) / 255.0, batch_size=64, verbose=0
-        )
-        return logits.astype(np.float64), feats.astype(np.float64)
+    def run(pixels: np.ndarray, shift_seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Logits and features; with ``shift_seed`` under scanner-variation augmentation."""
+        logits, feats = [], []
+        for start in range(0, len(pixels), 128):
+            x = tf.constant(to_model_input(pixels[start : start + 128]))
+            if shift_seed is not None:
+                x = augment(x, tf.constant([shift_seed, start], tf.int64))
+            lo, fe = features_model(x, training=False)
+            logits.append(lo.numpy())
+            feats.append(fe.numpy())
+        return np.concatenate(logits).astype(np.float64), np.concatenate(feats).astype(np.float64)
 
+    # Validation twice over: as it is, and under simulated scanner shift (two augmented
+    # copies). Temperature, threshold and OOD thresholds are set on both together, so they
+    # hold up on other scanners rather than only on the training sources.
     val_logits, val_feats = run(x_val)
+    shifted = [run(x_val, 10_000 + args.seed + k) for k in range(2)]
+    cal_logits = np.concatenate([val_logits] + [lo for lo, _ in shifted])
+    cal_feats = np.concatenate([val_feats] + [fe for _, fe in shifted])
+    cal_y = np.concatenate([y_val] * 3)
     train_logits, train_feats = run(x_train)
-    temperature = fit_temperature(val_logits, y_val)
-    val_probs = softmax(val_logits, temperature)
+    _, train_feats_shifted = run(x_train, 20_000 + args.seed)
+    temperature = fit_temperature(cal_logits, cal_y)
     no_tumor = CLASS_NAMES.index(NO_TUMOR)
-    val_p_tumor = 1.0 - val_probs[:, no_tumor]
-    val_is_tumor = y_val != no_tumor
-    threshold = choose_threshold(val_p_tumor, val_is_tumor, args.target_sensitivity)
-    guard = fit_guard(train_feats, y_train, x_train, val_feats)
+    cal_probs = softmax(cal_logits, temperature)
+    threshold = choose_threshold(
+        1.0 - cal_probs[:, no_tumor], cal_y != no_tumor, args.target_sensitivity
+    )
+    guard = fit_guard(
+        np.concatenate([train_feats, train_feats_shifted]), x_train, cal_feats, cal_logits
+    )
+    val_probs = softmax(val_logits, temperature)
+    n_val = len(y_val)
 
     version = args.version or f"brain-mri-cnn-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M%S')}"
     out = args.out or (REPO_ROOT / "models" / version)
     out.mkdir(parents=True, exist_ok=True)
-    # A clone carries the weights without the optimizer state: a third of the file size.
-    shipped = keras.models.clone_model(model)
-    shipped.set_weights(model.get_weights())
-    shipped.save(out / artefact.MODEL_FILE)
+    # An uncompiled wrapper of the same layers saves without the optimizer state (a third
+    # of the file size) and without the custom loss, which prediction does not need.
+    keras.Model(model.inputs, model.output, name=model.name).save(out / artefact.MODEL_FILE)
     guard.save(out / artefact.OOD_FILE)
     fingerprint = build_fingerprint(
         {
@@ -228,7 +258,11 @@ def train(args: argparse.Namespace) -> Path:
         "threshold": threshold,
         "target_sensitivity": args.target_sensitivity,
         "temperature": temperature,
-        "ood": {"feature_layer": FEATURE_LAYER, "val_flag_rate": 0.01},
+        "ood": {
+            "feature_layer": FEATURE_LAYER,
+            "val_flag_rate_each": 0.005,
+            "outliers": len(outliers),
+        },
         "training": {
             "data": [str(args.data)] + [str(e) for e in args.extra],
             "init_from": str(args.init_from) if args.init_from else None,
@@ -255,12 +289,22 @@ def train(args: argparse.Namespace) -> Path:
             },
         },
         "validation": {
-            "n": int(len(y_val)),
+            "n": int(n_val),
             "accuracy": float(np.mean(val_probs.argmax(1) == y_val)),
             "train_accuracy_no_augmentation": float(np.mean(train_logits.argmax(1) == y_train)),
             "ece_before": expected_calibration_error(softmax(val_logits), y_val),
             "ece_after": expected_calibration_error(val_probs, y_val),
-            "tumour": sensitivity_specificity(val_p_tumor, val_is_tumor, threshold),
+            "tumour": sensitivity_specificity(
+                1.0 - val_probs[:, no_tumor], y_val != no_tumor, threshold
+            ),
+            "shifted": {
+                "n": int(len(cal_y) - n_val),
+                "accuracy": float(np.mean(cal_probs[n_val:].argmax(1) == cal_y[n_val:])),
+                "ece_after": expected_calibration_error(cal_probs[n_val:], cal_y[n_val:]),
+                "tumour": sensitivity_specificity(
+                    1.0 - cal_probs[n_val:, no_tumor], cal_y[n_val:] != no_tumor, threshold
+                ),
+            },
         },
     }
     artefact.write_json(out / artefact.MANIFEST, manifest)
