@@ -77,15 +77,17 @@ def quality_report(*, filters: QualityFilters) -> dict:
     rows = DailyCounts.objects.filter(day__gte=filters.start, day__lte=filters.end)
     if filters.model_version:
         rows = rows.filter(model_version=filters.model_version)
-    total = metrics.empty_counts()
     weeks: dict[dt.date, dict] = {}
     latest: tuple[dt.date, str] | None = None
     for day, version, counts in rows.values_list("day", "model_version", "counts"):
-        metrics.merge(total, counts)
         monday = day - dt.timedelta(days=day.weekday())
         metrics.merge(weeks.setdefault(monday, metrics.empty_counts()), counts)
         if version and (latest is None or (day, version) > latest):
             latest = (day, version)
+    # The range's total from its weeks: a seventh of the additions of summing the days again.
+    total = metrics.empty_counts()
+    for counts in weeks.values():
+        metrics.merge(total, counts)
     version = filters.model_version or (latest[1] if latest else "")
     reference = model_reference(version)
     report = metrics.figures(

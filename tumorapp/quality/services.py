@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ml.fingerprint import BINS
@@ -31,6 +31,8 @@ CATEGORY_FIELDS: dict[str, tuple[str, ...]] = {
     "field_strength": ("series__magnetic_field_strength", "magnetic_field_strength"),
 }
 NO_CASE_BAND = "none"
+# Arbitrary constant: the PostgreSQL advisory lock that serialises quality refreshes.
+_REFRESH_LOCK_KEY = 7_202_612
 
 
 def _lookup_exists(model, lookup: str) -> bool:
@@ -189,6 +191,11 @@ def quality_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Re
         else dt.datetime.combine(first_day, dt.time.min, tzinfo=timezone.get_current_timezone())
     )
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A beat and a "Recompute now" at once would both rewrite the same days (and
+            # could open the same alert twice); the second waits for the first.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_REFRESH_LOCK_KEY])
         buckets = collect_counts(start=start)
         stale = DailyCounts.objects.all()
         if first_day is not None:
@@ -205,7 +212,7 @@ def quality_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Re
             rows=len(buckets),
             seconds=round(time.perf_counter() - started, 3),
         )
-    quality_alerts_evaluate(now=now)
+        quality_alerts_evaluate(now=now)
     return refresh
 
 
