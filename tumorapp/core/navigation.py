@@ -23,7 +23,7 @@ NAVIGATION: tuple[NavItem, ...] = (
         "Upload",
         "scans:upload",
         (Role.TECHNOLOGIST,),
-        "Drop PNG or JPEG slices; each is checked, stored and read by the model.",
+        "Drop PNG, JPEG or DICOM slices; each is checked, stored and read by the model.",
     ),
     NavItem(
         "My uploads",

@@ -239,9 +239,12 @@ def huge_pixel_length() -> bytes:
 
 
 def deep_sequences(depth: int = 20_000) -> bytes:
-    """Sequences of undefined length nested ``depth`` levels deep, before the patient name."""
-    data = identified_bytes()
-    at = data.find(b"\x10\x00\x10\x00PN")
+    """ReferencedImageSequence nested ``depth`` levels deep (undefined lengths), in its
+    place among the top-level elements (before the private group 0009)."""
+    ds = identified_dataset()
+    del ds.ReferencedImageSequence
+    data = to_bytes(ds)
+    at = data.find(b"\x09\x00\x10\x00LO")
     level = b"\x08\x00\x40\x11SQ\x00\x00\xff\xff\xff\xff" + b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
     end = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00" + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
     return data[:at] + level * depth + end * depth + data[at:]

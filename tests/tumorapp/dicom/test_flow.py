@@ -103,6 +103,11 @@ def test_a_multi_frame_file_becomes_slices_of_one_study_page(bob, api_for, clien
     page = client_for(bob).get(f"/dicom/studies/{study.public_id}/")
     assert page.status_code == 200
     assert page.content.decode().count("/scans/") >= 3
+    # and each slice's page links its study and the de-identified download
+    scan = Scan.objects.get(frame_number=2)
+    detail = client_for(bob).get(f"/scans/{scan.public_id}/").content.decode()
+    assert f"/dicom/studies/{study.public_id}/" in detail
+    assert f"/dicom/scans/{scan.public_id}/dicom/" in detail
     # the same file again is a duplicate, nothing new stored
     again = upload(upload_api, dicomfiles.multi_frame_bytes(3))
     assert again.json()["results"][0]["status"] == "duplicate"

@@ -1,9 +1,10 @@
 """DICOM uploads: Part 10 files (128-byte preamble, then "DICM"), greyscale, any transfer
 syntax an installed decoder handles.
 
-1. Read the header without pixel data and refuse what it declares beyond the limits (rows x
-   columns, frames, rows x columns x frames x bits), what is not a greyscale image, and a
-   transfer syntax no installed decoder handles, before any pixel is decoded.
+1. Read the header without pixel data; refuse a length field that runs past the end of
+   the file, what the header declares beyond the limits (rows x columns, frames, rows x
+   columns x frames x bits), what is not a greyscale image, and a transfer syntax no
+   installed decoder handles, before any pixel is decoded.
 2. Read the whole file and refuse pixel data shorter than the header declares.
 3. Decode every frame (a multi-frame file becomes one slice per frame). The modality LUT
    (rescale) gives modality values, kept as 16-bit for the viewer's real window/level; the
@@ -96,9 +97,9 @@ class DicomSlice:
 def read_slices(data: bytes, limits: Limits) -> list[IngestedImage]:
     """Validate, decode and de-identify a DICOM file (see the module docstring)."""
     header = _read(data, stop_before_pixels=True)
+    _check_lengths(data)
     rows, cols, frames, bits_allocated = _check_header(header, limits)
     _check_decodable(header)
-    _check_lengths(data)
     ds = _read(data)
     _check_pixel_length(ds, rows * cols * frames * bits_allocated // 8)
     quarantine = _quarantine_reason(ds)
