@@ -26,14 +26,14 @@ CLASSES = ("glioma", "meningioma", "pituitary", "no_tumor")
 
 
 def twelve_weeks(make_reviewed, readers) -> None:
-    """About 20 reported cases a week; blind first reads from week 6 on; a new scanner in
+    """About 30 reported cases a week; blind first reads from week 6 on; a new scanner in
     the last two weeks; the last dozen cases still wait on the worklist."""
     rng = random.Random(4)
     now = timezone.now()
     cases = []
     for week in range(12, 0, -1):
         new_scanner = week <= 2
-        for _ in range(rng.randint(16, 24)):
+        for _ in range(rng.randint(26, 34)):
             final = rng.choices(CLASSES, weights=(3, 2, 2, 3))[0]
             confidence = rng.uniform(0.45, 0.99)
             right = rng.random() < (0.55 + 0.45 * confidence) - (0.1 if new_scanner else 0)
@@ -79,7 +79,7 @@ def twelve_weeks(make_reviewed, readers) -> None:
 def test_admin_reads_the_quality_dashboard(
     live_server, page, model_folder, make_reviewed, settings
 ):
-    # given a small site (about 20 scans a week) and twelve weeks of reviews, the last two
+    # given a small site (about 30 scans a week) and twelve weeks of reviews, the last two
     # from a scanner unlike the training data
     settings.QUALITY_DRIFT_MIN_SCANS = 15
     carol = UserFactory(username="carol", role=Role.ADMIN)
@@ -102,7 +102,8 @@ def test_admin_reads_the_quality_dashboard(
     page.click(".mainnav >> text=Quality")
     page.wait_for_url("**/quality/")
     # then every section is drawn, with the drifted features marked
-    assert int(page.locator("#reviewed-count").inner_text()) > 200
+    total = int(page.locator("#reviewed-count").inner_text())
+    assert total > 300
     assert page.locator("svg.chart").count() >= 9
     assert page.locator(".drift-panel.alerting").count() >= 2
     assert page.locator("#drift-status").inner_text() == "Drift"
@@ -119,4 +120,4 @@ def test_admin_reads_the_quality_dashboard(
     page.fill("#id_start", start)
     page.click("text=Apply")
     page.wait_for_url(f"**/quality/?start={start}*")
-    assert int(page.locator("#reviewed-count").inner_text()) < 60
+    assert 0 < int(page.locator("#reviewed-count").inner_text()) < total / 3
