@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from ml import artefact
+from ml import DEFAULT_MODEL_DIR, artefact
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,14 @@ def model_reference(version: str) -> ModelReference:
     if not version:
         return ModelReference(version, None, None)
     return _load(str(settings.QUALITY_MODELS_DIR), str(settings.QUALITY_CARD_METRICS), version)
+
+
+def shipped_version() -> str:
+    """The version of the model the worker loads by default ("" when none is shipped)."""
+    try:
+        return str(artefact.read_manifest(DEFAULT_MODEL_DIR)["version"])
+    except (OSError, ValueError, KeyError):
+        return ""
 
 
 @lru_cache(maxsize=32)

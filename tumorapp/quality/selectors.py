@@ -13,7 +13,7 @@ from reviews.models import Case
 from reviews.selectors import worklist_counts
 from tumorapp.quality import metrics
 from tumorapp.quality.models import Alert, DailyCounts, Refresh
-from tumorapp.quality.reference import model_reference
+from tumorapp.quality.reference import model_reference, shipped_version
 from tumorapp.scans.models import Scan
 
 DEFAULT_DAYS = 90
@@ -88,7 +88,7 @@ def quality_report(*, filters: QualityFilters) -> dict:
     total = metrics.empty_counts()
     for counts in weeks.values():
         metrics.merge(total, counts)
-    version = filters.model_version or (latest[1] if latest else "")
+    version = filters.model_version or (latest[1] if latest else shipped_version())
     reference = model_reference(version)
     report = metrics.figures(
         total,

@@ -197,3 +197,19 @@ def test_scanner_categories_come_from_the_dicom_series(model_folder, make_scans)
         "scanner_model": {"Skyra": 3},
         "field_strength": {"3.0": 3},
     }
+
+
+def test_the_shipped_fingerprint_is_comparable(make_scans):
+    """The committed model's fingerprint bins match the bins the roll-up counts in."""
+    from tumorapp.quality.reference import model_reference, shipped_version
+
+    version = shipped_version()
+    if not version:
+        pytest.skip("no model shipped in this tree")
+    reference = model_reference(version)
+    assert reference.fingerprint and reference.card["sensitivity_ci95"]
+    make_scans(like_training(60, seed=2), model_version=version)
+    quality_refresh(full=True)
+    features = quality_report(filters=QualityFilters.default())["drift"]["features"]
+    assert {f["name"] for f in features} == set(reference.fingerprint["features"])
+    assert all(f["psi"] is not None for f in features)
