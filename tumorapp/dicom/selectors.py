@@ -18,6 +18,15 @@ def quarantined_scans() -> QuerySet[Scan]:
     )
 
 
+def quarantined_files(limit: int = 200) -> list[tuple[Scan, int]]:
+    """One entry per uploaded file in quarantine (decisions cover a whole file): its first
+    slice and how many of its slices wait, oldest file first."""
+    files: dict[str, list[Scan]] = {}
+    for scan in quarantined_scans()[: limit * 10]:
+        files.setdefault(scan.dicom_file.name or str(scan.pk), []).append(scan)
+    return [(slices[0], len(slices)) for slices in list(files.values())[:limit]]
+
+
 def quarantined_scan(public_id) -> Scan:
     scan = quarantined_scans().filter(public_id=public_id).first()
     if scan is None:

@@ -59,7 +59,7 @@ class QuarantineView(RoleRequiredMixin, TemplateView):
     template_name = "scans/quarantine.html"
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(scans=list(selectors.quarantined_scans()[:200]), **kwargs)
+        return super().get_context_data(files=selectors.quarantined_files(), **kwargs)
 
 
 class QuarantineImageView(RoleRequiredMixin, View):
@@ -75,7 +75,7 @@ class QuarantineImageView(RoleRequiredMixin, View):
 
 
 class QuarantineDecisionView(RoleRequiredMixin, View):
-    """POST decision=release|reject on one quarantined slice."""
+    """POST decision=release|reject on a quarantined slice and the rest of its file."""
 
     roles = (Role.ADMIN,)
 
@@ -84,11 +84,15 @@ class QuarantineDecisionView(RoleRequiredMixin, View):
         decision = request.POST.get("decision")
         try:
             if decision == "release":
-                services.quarantine_release(scan=scan, actor=request.user, request=request)
-                messages.success(request, "Released: the model will read the slice.")
+                released = services.quarantine_release(
+                    scan=scan, actor=request.user, request=request
+                )
+                messages.success(
+                    request, f"Released {len(released)} slice(s): the model will read them."
+                )
             elif decision == "reject":
-                services.quarantine_reject(scan=scan, actor=request.user, request=request)
-                messages.success(request, "Rejected: the slice and its files were deleted.")
+                count = services.quarantine_reject(scan=scan, actor=request.user, request=request)
+                messages.success(request, f"Rejected: {count} slice(s) and their files deleted.")
             else:
                 messages.error(request, "Choose release or reject.")
         except ValidationError as error:

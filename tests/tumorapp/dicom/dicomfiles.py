@@ -179,10 +179,10 @@ def from_shared_jpeg(index: int = 0, **kwargs) -> bytes:
     return identified_bytes(pixels=grey, **kwargs)
 
 
-def multi_frame_bytes(frames: int = 3) -> bytes:
+def multi_frame_bytes(frames: int = 3, **kwargs) -> bytes:
     stack = np.stack([np.full((32, 32), 200 * (i + 1), dtype=np.uint16) for i in range(frames)])
     stack[:, 8:24, 8:24] += 500
-    ds = identified_dataset(pixels=stack[0])
+    ds = identified_dataset(pixels=stack[0], **kwargs)
     ds.NumberOfFrames = frames
     ds.PixelData = stack.astype("<u2").tobytes()
     return to_bytes(ds)

@@ -184,6 +184,31 @@ def test_an_admin_rejects_a_quarantined_slice_and_its_files_go(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("decision", ["release", "reject"])
+def test_a_decision_covers_every_frame_of_a_quarantined_file(
+    decision, bob, carol, api_for, client_for, media_dir, django_capture_on_commit_callbacks
+):
+    # given a three-frame file whose header says text is burned in
+    upload(api_for(bob), dicomfiles.multi_frame_bytes(3, burned_in="YES"))
+    assert Scan.objects.filter(status=Scan.Status.QUARANTINED).count() == 3
+    # then the quarantine page shows it once, as one file of three frames
+    page = client_for(carol).get("/dicom/quarantine/").content.decode()
+    assert page.count('class="card quarantine-item"') == 1 and "3 frames" in page
+    # when the admin decides on the frame shown
+    shown = Scan.objects.get(frame_number=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(carol).post(f"/dicom/quarantine/{shown.public_id}/", {"decision": decision})
+    # then all three frames follow the decision, each audited once
+    if decision == "release":
+        assert not Scan.objects.filter(status=Scan.Status.QUARANTINED).exists()
+        assert InferenceRun.objects.count() == 3
+        assert AuditEvent.objects.filter(action=Action.SCAN_RELEASED).count() == 3
+    else:
+        assert not Scan.objects.exists() and stored_files(media_dir) == []
+        assert AuditEvent.objects.filter(action=Action.SCAN_REJECTED).count() == 3
+
+
+@pytest.mark.django_db
 def test_outsiders_get_nothing_from_the_dicom_endpoints(users, bob, api_for, client_for):
     # given a DICOM scan uploaded by bob and one in quarantine
     upload(api_for(bob), dicomfiles.identified_bytes(instance=1))
