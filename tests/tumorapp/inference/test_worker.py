@@ -2,8 +2,10 @@
 and a worker killed with SIGKILL in the middle of a prediction loses nothing.
 
 Each test starts ``celery -A tumorapp worker -Q inference --pool=solo`` in its own process
-group against the pytest database, and kills the group in teardown. The worker loads the
-shipped model when models/ has one, otherwise the test stand-in (tests/.../fakes.py).
+group against the pytest database, and kills the group in teardown. The end-to-end test's
+worker loads the shipped model when models/ has one (otherwise the test stand-in,
+tests/tumorapp/inference/fakes.py); the kill test is about the queue, not the model, so its
+workers use the stand-in and start in seconds.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ pytestmark = [
 BROKER = "redis://127.0.0.1:6379/15"
 REPO = Path(__file__).resolve().parents[3]
 LEASE_SECONDS = 3
+FAKE = "tests.tumorapp.inference.fakes.FakePredictor"
 
 
 def _predictor() -> tuple[str, str]:
@@ -43,7 +46,7 @@ def _predictor() -> tuple[str, str]:
     manifest = DEFAULT_MODEL_DIR / "manifest.json"
     if manifest.exists():
         return "ml.predict.Predictor", str(json.loads(manifest.read_text())["version"])
-    return "tests.tumorapp.inference.fakes.FakePredictor", "fake-1"
+    return FAKE, "fake-1"
 
 
 class Workers:
@@ -173,7 +176,7 @@ def test_an_upload_is_predicted_by_a_worker_and_shown(bob, api_for, client_for, 
 
 def test_a_worker_killed_mid_prediction_loses_nothing_and_duplicates_nothing(bob, api_for, workers):
     # given a worker that is slow to predict (test hook), and an upload it has claimed
-    first = workers.start(INFERENCE_TEST_DELAY_SECONDS="60")
+    first = workers.start(INFERENCE_TEST_DELAY_SECONDS="60", INFERENCE_PREDICTOR=FAKE)
     scan = upload(api_for(bob), bob, seed=4)
     run = InferenceRun.objects.get(scan=scan)
     wait_for(
@@ -186,7 +189,7 @@ def test_a_worker_killed_mid_prediction_loses_nothing_and_duplicates_nothing(bob
     workers.kill(first)
     assert first.returncode == -signal.SIGKILL
     # and a new worker starts, and the sweeper runs once the dead worker's lease is over
-    workers.start()
+    workers.start(INFERENCE_PREDICTOR=FAKE)
     time.sleep(LEASE_SECONDS + 0.5)
     assert runs_sweep() == 1
     # then the scan ends with exactly one prediction, on the second attempt
