@@ -81,6 +81,7 @@ class ScanSerializer(serializers.ModelSerializer):
     heatmap_url = serializers.SerializerMethodField()
     run = serializers.SerializerMethodField()
     prediction = serializers.SerializerMethodField()
+    dicom = serializers.SerializerMethodField()
 
     class Meta:
         model = Scan
@@ -99,6 +100,7 @@ class ScanSerializer(serializers.ModelSerializer):
             "heatmap_url",
             "run",
             "prediction",
+            "dicom",
         ]
 
     def get_image_url(self, scan) -> str:
@@ -117,6 +119,30 @@ class ScanSerializer(serializers.ModelSerializer):
     def get_prediction(self, scan) -> dict | None:
         prediction = latest_prediction(scan)
         return PredictionSerializer(prediction).data if prediction else None
+
+    def get_dicom(self, scan) -> dict | None:
+        """DICOM slices only: where the slice sits, its header window (modality units) and
+        the links to its 16-bit pixels and de-identified file (docs/dicom.md)."""
+        if scan.series is None:
+            return None
+        series = scan.series
+        return {
+            "study": str(series.study.public_id),
+            "series": str(series.public_id),
+            "series_number": series.series_number,
+            "instance_number": scan.instance_number,
+            "frame_number": scan.frame_number,
+            "modality": series.modality,
+            "manufacturer": series.manufacturer,
+            "manufacturer_model_name": series.manufacturer_model_name,
+            "magnetic_field_strength": series.magnetic_field_strength,
+            "bits_stored": scan.bits_stored,
+            "window_center": scan.window_center,
+            "window_width": scan.window_width,
+            "deidentification_method": scan.deidentification_method,
+            "pixels_url": reverse("api-scan-pixels", args=[scan.public_id]),
+            "dicom_url": reverse("api-scan-dicom", args=[scan.public_id]),
+        }
 
 
 def outcome_data(outcome: UploadOutcome) -> dict:

@@ -29,7 +29,9 @@ def scan_list_for(user, *, mine: bool = False) -> QuerySet[Scan]:
     scans = scans_visible_to(user)
     if mine:
         scans = scans.filter(uploaded_by=user)
-    return scans.select_related("uploaded_by").prefetch_related(_latest_run(), _predictions())
+    return scans.select_related("uploaded_by", "series__study").prefetch_related(
+        _latest_run(), _predictions()
+    )
 
 
 def scan_detail(user, public_id) -> Scan:

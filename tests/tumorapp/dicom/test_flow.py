@@ -58,6 +58,11 @@ def test_a_dicom_upload_is_predicted_reviewable_and_exported_without_identifiers
     blob = every_stored_byte(media_dir)
     for text in (*dicomfiles.IDENTIFYING_TEXT, "DOE_JOHANNA"):
         assert text.encode() not in blob, text
+    # and the API tells the slice's study and header window
+    detail = api_for(bob).get(f"{URL}{scans[1].public_id}/").json()
+    assert detail["dicom"]["study"] == str(study.public_id)
+    assert (detail["dicom"]["window_center"], detail["dicom"]["window_width"]) == (600, 1200)
+    assert detail["dicom"]["dicom_url"] == f"{URL}{scans[1].public_id}/dicom/"
     # and the export (the access-checked download) is the de-identified file
     download = api_for(bob).get(f"{URL}{scans[0].public_id}/dicom/")
     assert download.status_code == 200
