@@ -250,6 +250,12 @@ def deep_sequences(depth: int = 20_000) -> bytes:
     return data[:at] + level * depth + end * depth + data[at:]
 
 
+def compressed_truncated(name: str) -> bytes:
+    """One of pydicom's compressed MR files cut at 60 % (a synthetic one if not shipped)."""
+    data = pydicom_file(name) or identified_bytes()
+    return data[: len(data) * 6 // 10]
+
+
 def not_dicom_named_dcm() -> bytes:
     return b"MZ\x90\x00" + b"\x00" * 60 + b"This program cannot be run in DOS mode." * 4
 

@@ -39,6 +39,13 @@ HOSTILE = [
     ("garbage after DICM", dicomfiles.garbage_after_magic, 400, None),
     ("unknown transfer syntax", dicomfiles.unknown_transfer_syntax, 415, None),
     ("colour", dicomfiles.colour, 415, "not_greyscale"),
+    ("truncated RLE", lambda: dicomfiles.compressed_truncated("MR_small_RLE.dcm"), 400, None),
+    (
+        "truncated JPEG-LS",
+        lambda: dicomfiles.compressed_truncated("MR_small_jpeg_ls_lossless.dcm"),
+        400,
+        None,
+    ),
 ]
 
 

@@ -274,7 +274,12 @@ def _check_lengths(data: bytes) -> None:
 
 def _check_pixel_length(ds: Dataset, declared: int) -> None:
     if "PixelData" not in ds:
-        raise IngestError("not_an_image", "The DICOM file holds no pixel data.")
+        # pydicom drops an encapsulated (compressed) pixel data element cut short by the
+        # end of the file, so a truncated compressed file looks like one without pixels.
+        raise IngestError(
+            "no_pixel_data",
+            "The DICOM file holds no complete pixel data: it is truncated or not an image.",
+        )
     if ds.file_meta.TransferSyntaxUID.is_encapsulated:
         return  # compressed: the decoder refuses a short stream (see _modality_values)
     actual = len(ds.PixelData)
