@@ -77,3 +77,12 @@ class MissingModelPredictor:
     @classmethod
     def load(cls, model_dir=None):
         raise FileNotFoundError("[Errno 2] No such file or directory: 'models/x/manifest.json'")
+
+
+class CrashingPredictor(FakePredictor):
+    """A poison input, as a worker sees it: predicting kills the worker process outright."""
+
+    def predict(self, images, heatmap: bool = False):
+        import os
+
+        os._exit(13)

@@ -67,7 +67,7 @@ class Workers:
         self.log_dir = log_dir
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, **extra_env: str) -> subprocess.Popen:
+    def start(self, pool: str = "solo", **extra_env: str) -> subprocess.Popen:
         log = open(self.log_dir / f"worker-{len(self.procs)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             [
@@ -77,7 +77,8 @@ class Workers:
                 "worker",
                 "-Q",
                 "inference",
-                "--pool=solo",
+                f"--pool={pool}",
+                "--concurrency=1",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
@@ -207,3 +208,44 @@ def test_a_worker_killed_mid_prediction_loses_nothing_and_duplicates_nothing(bob
     time.sleep(0.5)
     assert runs_sweep() == 0
     assert Prediction.objects.filter(scan=scan).count() == 1
+
+
+def test_a_scan_that_kills_its_worker_is_given_up_after_three_attempts(bob, api_for, workers):
+    # given a prefork worker (its parent replaces a dead child) and an input that kills the
+    # child each time it is predicted
+    worker = workers.start(
+        pool="prefork", INFERENCE_PREDICTOR="tests.tumorapp.inference.fakes.CrashingPredictor"
+    )
+    scan = upload(api_for(bob), bob, seed=7)
+    run = InferenceRun.objects.get(scan=scan)
+    # when each attempt dies and the sweeper sends the run again once the lease is over
+    for attempt in (1, 2, 3):
+        wait_for(
+            lambda n=attempt: InferenceRun.objects.get(pk=run.pk).attempts == n,
+            timeout=30,
+            what=f"attempt {attempt}",
+            workers=workers,
+        )
+        time.sleep(LEASE_SECONDS + 0.5)
+        assert runs_sweep() == 1
+    # then the fourth delivery is not run: the run and the scan are failed with the reason
+    wait_for(
+        lambda: InferenceRun.objects.get(pk=run.pk).status == InferenceRun.Status.FAILED,
+        timeout=30,
+        what="the run to be given up",
+        workers=workers,
+    )
+    run.refresh_from_db()
+    assert run.attempts == 3
+    assert "Gave up after 3 attempts" in run.error
+    scan.refresh_from_db()
+    assert scan.status == Scan.Status.FAILED and "Gave up" in scan.status_reason
+    assert not Prediction.objects.filter(scan=scan).exists()
+    # and the queue drains, and the worker is still there for the next scan
+    wait_for(
+        lambda: redis.Redis.from_url(BROKER).llen("inference") == 0,
+        timeout=10,
+        what="the queue to drain",
+        workers=workers,
+    )
+    assert worker.poll() is None
