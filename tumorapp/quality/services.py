@@ -212,6 +212,8 @@ def quality_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Re
             rows=len(buckets),
             seconds=round(time.perf_counter() - started, 3),
         )
+        # The job rows only say when the figures were last computed; a week of them is plenty.
+        Refresh.objects.filter(finished_at__lt=now - dt.timedelta(days=7)).delete()
         quality_alerts_evaluate(now=now)
     return refresh
 

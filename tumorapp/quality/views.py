@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.views import View
@@ -36,6 +37,7 @@ class DashboardView(RoleRequiredMixin, TemplateView):
             report=report,
             refresh=selectors.last_refresh(),
             query=self.request.GET.urlencode(),
+            drift_days=settings.QUALITY_DRIFT_DAYS,
             **dashboard.context(report),
             **kwargs,
         )

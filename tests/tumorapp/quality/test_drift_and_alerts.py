@@ -213,3 +213,13 @@ def test_the_shipped_fingerprint_is_comparable(make_scans):
     features = quality_report(filters=QualityFilters.default())["drift"]["features"]
     assert {f["name"] for f in features} == set(reference.fingerprint["features"])
     assert all(f["psi"] is not None for f in features)
+
+
+def test_old_refresh_rows_are_pruned(db, model_folder):
+    from tumorapp.quality.models import Refresh
+
+    old = timezone.now() - dt.timedelta(days=8)
+    Refresh.objects.create(started_at=old, finished_at=old)
+    recent = Refresh.objects.create(started_at=old, finished_at=timezone.now())
+    latest = quality_refresh()
+    assert set(Refresh.objects.all()) == {recent, latest}

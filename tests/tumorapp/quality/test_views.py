@@ -61,6 +61,7 @@ def test_other_roles_are_refused(who, request, db, client_for, api_for):
 def test_anonymous_is_sent_to_sign_in(client):
     response = client.get(URL)
     assert response.status_code == 302 and "login" in response["Location"]
+    assert client.get(API).status_code in (401, 403)
 
 
 def test_the_banner_is_for_admins_only(client_for, some_data, alice, carol):
