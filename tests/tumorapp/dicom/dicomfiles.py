@@ -42,6 +42,9 @@ IDENTIFYING_TEXT = (
     "PRIVATE-VENDOR-SECRET",
     "SCANNER-SN-55102",
     "Seen by Dr Kildare",  # comments
+    "Recorder^Rita",  # retired results group 4008
+    "REQ-5521",  # nested in the request attributes
+    "contrast allergy",
     STUDY_UID,
     SERIES_UID,
     FRAME_OF_REFERENCE_UID,
@@ -126,6 +129,12 @@ def identified_dataset(
     ds.RequestedProcedureDescription = "MRI brain for Johanna Doe"
     ds.PerformedProcedureStepDescription = "Johanna Doe's brain"
     ds.AdmissionID = "ADM-2290"
+    ds.MedicalAlerts = "contrast allergy"
+    request = Dataset()
+    request.RequestedProcedureID = "REQ-5521"
+    request.ScheduledProcedureStepID = "REQ-5521-1"
+    ds.RequestAttributesSequence = Sequence([request])
+    ds.add_new(0x40080102, "PN", "Recorder^Rita")  # InterpretationRecorder (retired)
     code = Dataset()
     code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "X1", "99LOCAL", "Elsewhere"
     ds.InstitutionCodeSequence = Sequence([code])

@@ -5,6 +5,7 @@ import io
 
 import pydicom
 import pytest
+from pydicom.datadict import keyword_for_tag
 
 from tests.tumorapp.dicom import dicomfiles
 from tumorapp.scans.deid import (
@@ -101,3 +102,9 @@ def test_nesting_deeper_than_the_limit_is_refused():
     ds.ReferencedImageSequence = pydicom.Sequence([inner])
     with pytest.raises(DeidentificationError):
         deidentify(ds, SECRET)
+
+
+def test_the_attribute_list_names_each_tag_as_the_dicom_dictionary_does():
+    wrong = [(hex(t), k) for t, k, _ in ATTRIBUTE_ACTIONS if keyword_for_tag(t) != k]
+    assert wrong == []
+    assert len({t for t, _, _ in ATTRIBUTE_ACTIONS}) == len(ATTRIBUTE_ACTIONS)
