@@ -2,13 +2,13 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviews import services
+from reviews import selectors, services
 from reviews.models import Case, SiteOptions
 from reviews.serializers import (
     AiAnswerSerializer,
@@ -55,13 +55,30 @@ def _as_api_error(error: DjangoValidationError) -> ValidationError:
 
 
 class SubmitReviewApi(APIView):
-    """Record a read on a case the caller holds."""
+    """Record a read on a case the caller holds.
+
+    Safe to retry: a client that lost the answer (connection dropped after the commit) and
+    sends the same class again gets the stored read back with 200; a different class is 409.
+    """
 
     permission_classes = [HasRole.of(Role.RADIOLOGIST)]
 
-    @extend_schema(request=ReviewInSerializer, responses={201: ReviewOutSerializer})
+    @extend_schema(
+        request=ReviewInSerializer,
+        responses={
+            201: ReviewOutSerializer,
+            200: ReviewOutSerializer,
+            409: OpenApiResponse(description="A different read was already submitted."),
+        },
+    )
     def post(self, request, public_id):
-        case = _claimed_case(request, public_id)
+        case = (
+            Case.objects.select_related("prediction")
+            .filter(public_id=public_id, claimed_by=request.user)
+            .first()
+        )
+        if case is None:
+            return _replay(request, public_id)
         body = ReviewInSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
@@ -71,6 +88,24 @@ class SubmitReviewApi(APIView):
         except DjangoValidationError as error:
             raise _as_api_error(error) from error
         return Response(ReviewOutSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+def _replay(request, public_id) -> Response:
+    """The caller does not hold the case: answer a repeat of their own read, else 404."""
+    earlier = selectors.review_by_reader(case_public_id=public_id, reader=request.user)
+    if earlier is None:
+        raise NotFound()
+    body = ReviewInSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    if earlier.label != body.validated_data["label"]:
+        raise Conflict()
+    return Response(ReviewOutSerializer(earlier).data, status=status.HTTP_200_OK)
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "You already submitted a different read of this case."
+    default_code = "conflict"
 
 
 class ReleaseCaseApi(APIView):

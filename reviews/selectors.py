@@ -58,6 +58,16 @@ def case_detail(*, public_id) -> Case:
     ).get(public_id=public_id)
 
 
+def review_by_reader(*, case_public_id, reader) -> Review | None:
+    """The read ``reader`` already made on a case. A reader never reads the same case twice
+    (second readers and adjudicators exclude earlier readers), so there is at most one."""
+    return (
+        Review.objects.select_related("case")
+        .filter(case__public_id=case_public_id, reader=reader)
+        .first()
+    )
+
+
 def case_reviews(*, case: Case) -> QuerySet[Review]:
     return case.reviews.select_related("reader").order_by("created_at")
 

@@ -155,6 +155,26 @@ def test_api_submit_and_release(make_case, alice, api_for, single_reads):
     assert released.status_code == 404
 
 
+def test_api_submit_sent_twice_is_applied_once(make_case, alice, api_for, single_reads):
+    # given a read that was stored but whose answer the client never received
+    held = make_case(p_tumor=0.95, label="glioma")
+    api = api_for(alice)
+    api.post(reverse("api-reviews-next"))
+    url = reverse("api-reviews-submit", args=[held.public_id])
+    first = api.post(url, {"label": "glioma"}, format="json")
+    assert first.status_code == 201
+    # when the client sends the same read again
+    again = api.post(url, {"label": "glioma"}, format="json")
+    # then it gets the stored read back, and nothing is applied twice
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert Review.objects.filter(case=held).count() == 1
+    assert AuditEvent.objects.filter(action=Action.REVIEW_SUBMITTED).count() == 1
+    # and a different class for the same case is a conflict, not a second read
+    other = api.post(url, {"label": "pituitary", "reason": "other"}, format="json")
+    assert other.status_code == 409
+    assert Review.objects.filter(case=held).count() == 1
+
+
 def test_api_release_returns_the_case_to_the_queue(make_case, alice, api_for):
     case = make_case(p_tumor=0.95)
     api = api_for(alice)
