@@ -365,6 +365,18 @@ def model_card(manifest: dict, m: dict, model_dir: Path) -> str:
     val = manifest["validation"]
     ood = m["ood"]
     counts = tr["split_counts"]
+    full, t_full = m["testing_full"], m["testing_full"]["tumour_at_threshold"]
+    checks = {
+        "accuracy >= 0.85": full["accuracy"] >= 0.85,
+        "sensitivity >= 0.97": (t_full["sensitivity"] or 0) >= 0.97,
+        "specificity >= 0.80": (t_full["specificity"] or 0) >= 0.80,
+        "ECE after scaling <= 0.05": full["ece_after"] <= 0.05,
+        "non-MRI flagged >= 95 %": ood["probes_flagged"] >= 0.95,
+        "Testing MRIs flagged <= 2 %": ood["test_mri_flagged"] <= 0.02,
+    }
+    targets = "; ".join(f"{k} {'met' if ok else 'NOT met'}" for k, ok in checks.items())
+    if not all(checks.values()):
+        targets += ". Do not rely on it for triage without local validation and more varied data"
     kinds = ", ".join(
         f"{k} {_pct(v['flagged'])} of {v['n']}" for k, v in ood["probes_flagged_by_kind"].items()
     )
@@ -487,6 +499,15 @@ coarse and show where the network looked, not where the tumour is.
 ![Grad-CAM examples](ml/gradcam.png)
 
 ## Limitations and risks
+
+- Testing is no longer untouched: an earlier version without outlier exposure and the
+  style-randomising augmentation scored lower on Testing, and analysing why (the source
+  shortcut above) shaped this version. Thresholds, temperature and model selection still
+  use validation only, but read the Testing figures as slightly optimistic.
+- The Testing split comes from other sources than most Training images, and the model
+  generalises poorly to them: the gap between validation and Testing above is the honest
+  estimate of what a new hospital's scanners will do to it. Targets on the full Testing split:
+  {targets}.
 
 - One public data set of unknown provenance, without patient identifiers; near-duplicate
   clustering cannot remove all same-patient leakage between training and validation, so the

@@ -25,18 +25,24 @@ from PIL import Image, ImageFilter
 ENVELOPE = {"dark_fraction": "low", "high_freq": "high", "mean": "both", "edge_density": "high"}
 
 
+def _coarse(image: np.ndarray, max_side: int = 256) -> np.ndarray:
+    """Strided view with at most ``max_side`` pixels a side: these statistics need no detail."""
+    step = max(1, max(image.shape[:2]) // max_side)
+    return image[::step, ::step]
+
+
 def colour_saturation(image: np.ndarray) -> float:
     """Mean chroma (max - min channel) in [0, 1]; 0 for grey images."""
     if image.ndim != 3:
         return 0.0
-    rgb = image[..., :3].astype(np.float32)
+    rgb = _coarse(image)[..., :3].astype(np.float32)
     scale = 255.0 if image.dtype == np.uint8 else max(float(rgb.max()), 1e-6)
     return float(np.mean(rgb.max(axis=-1) - rgb.min(axis=-1)) / scale)
 
 
 def relative_spread(image: np.ndarray) -> float:
     """Standard deviation over dynamic range (0 for a constant image)."""
-    a = np.asarray(image, dtype=np.float32)
+    a = _coarse(np.asarray(image)).astype(np.float32)
     if a.ndim == 3:
         a = a.mean(axis=-1)
     rng = float(a.max() - a.min())
@@ -77,7 +83,7 @@ class OODGuard:
     def knn_distance(self, features: np.ndarray) -> np.ndarray:
         """Cosine distance to the k-th nearest training feature (Sun et al. 2022), per row."""
         q = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-        sims = q @ self.reference.astype(np.float32).T
+        sims = q.astype(np.float32) @ self.reference.T
         kth = np.partition(sims, -self.k, axis=1)[:, -self.k]
         return 1.0 - kth
 

@@ -106,8 +106,11 @@ def train(args: argparse.Namespace) -> Path:
     started = time.time()
     keras.utils.set_random_seed(args.seed)
     tf.config.experimental.enable_op_determinism()
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    except RuntimeError:
+        pass  # TensorFlow already ran in this process (e.g. a test session): its settings stand
 
     if args.init_from:
         base_manifest = artefact.read_manifest(args.init_from)
