@@ -377,6 +377,19 @@ def model_card(manifest: dict, m: dict, model_dir: Path) -> str:
     targets = "; ".join(f"{k} {'met' if ok else 'NOT met'}" for k, ok in checks.items())
     if not all(checks.values()):
         targets += ". Do not rely on it for triage without local validation and more varied data"
+    bench_path = REPO_ROOT / "docs" / "bench-predict.json"
+    speed = f"Model file {m['model_file_bytes'] / 1e6:.1f} MB."
+    if bench_path.exists():
+        b = json.loads(bench_path.read_text())
+        single = b["single_image"]
+        speed += (
+            f" From `docs/bench-predict.md` (model {b['model_version']},"
+            f" {b['cpu_count']} CPU cores):"
+            f" one image from file bytes to result p50 {single['predictor']['p50_ms']} ms"
+            f" (p95 {single['predictor']['p95_ms']} ms), with heat map p50"
+            f" {single['predictor_heatmap']['p50_ms']} ms; batches of {b['batch_size']}:"
+            f" {b['batch_images_per_s']['predictor']} images/s."
+        )
     kinds = ", ".join(
         f"{k} {_pct(v['flagged'])} of {v['n']}" for k, v in ood["probes_flagged_by_kind"].items()
     )
@@ -411,7 +424,7 @@ varying scanners, windowing and crops; no patient identifiers. See `docs/eda.htm
 - Every file is decoded with integrity checks ({tr["decode_failures"]} failures).
 - Exact (SHA-256) and perceptual-hash (64-bit pHash, <= 4 bits apart) duplicates are clustered;
   no cluster straddles train / validation / test. The official Testing folder is the test set,
-  untouched by training, model selection, temperature or threshold.
+  never used for training, early stopping, temperature or threshold.
 - Training-folder images that duplicate a Testing image are removed from training; so are
   duplicate clusters with conflicting labels and redundant exact copies:
   {json.dumps(tr["excluded"])}.
@@ -430,7 +443,8 @@ Compact CNN ({tr["params"]:,} parameters, model file {m["model_file_bytes"] / 1e
 preprocessing (`ml.preprocess`): greyscale, brain bounding-box crop, aspect-preserving pad and
 resize, percentile intensity normalisation. Augmentation aimed at scanner variation: rotation,
 zoom/crop, shift, left-right flip, down-then-up resampling, blur, sharpening, bias field, a
-random monotone intensity curve, gamma, contrast, brightness, noise. Outlier exposure:
+random intensity curve (some non-monotone, mimicking other MRI sequences), gamma, contrast,
+brightness, noise. Outlier exposure:
 {manifest["ood"]["outliers"]} generated non-MRI images trained towards a flat softmax.
 Class-weighted cross-entropy, AdamW with cosine decay, early stopping on
 validation loss (best epoch {tr["best_epoch"]} of {tr["epochs_run"]} run, max
@@ -488,6 +502,10 @@ available offline, so the guard is untested against those: treat its silence the
 unknown.
 
 ![OOD scores](ml/ood.png)
+
+## Speed and size
+
+{speed}
 
 ## Explanations
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ml.dataset import duplicate_clusters, scan, split_table
+from ml.dataset import Table, duplicate_clusters, scan, split_table
 from ml.preprocess import PreprocessConfig
 
 CLASSES = ("glioma_tumor", "meningioma_tumor", "no_tumor", "pituitary_tumor")
@@ -77,3 +77,25 @@ def test_decode_failures_are_reported_not_skipped(tmp_path):
     assert "cannot decode" in table.errors[i]
     split = split_table(table)
     assert split.assignment[i] == "excluded" and split.reasons[i].startswith("decode failed")
+
+
+def test_extra_export_joins_training_with_its_own_validation(tmp_path):
+    # Given the author's layout plus a platform export (<split>/<label>/*.png)
+    _folder(tmp_path / "sartaj")
+    for k, (split, label) in enumerate(
+        [("train", "glioma"), ("val", "no_tumor"), ("test", "pituitary")]
+    ):
+        _write(tmp_path / "export" / split / label / f"case{k}.png", _pattern(500 + k))
+    config = PreprocessConfig(size=32)
+    tables = [
+        scan(tmp_path / name, config, workers=1, use_cache=False) for name in ("sartaj", "export")
+    ]
+    table = Table.concat(tables)
+    # When split
+    split = split_table(table, val_fraction=0.3, seed=0)
+    where = {Path(p).name: a for p, a in zip(table.paths, split.assignment, strict=True)}
+    # Then the export's own validation and test choices are kept, its training case is used
+    assert where["case1.png"] == "val"
+    assert where["case2.png"] == "test"
+    assert where["case0.png"] in ("train", "val")
+    assert len(table) == len(tables[0]) + 3
