@@ -46,6 +46,7 @@ def production_response():
         {
             "DJANGO_SETTINGS_MODULE": "tumorapp.settings.production",
             "DJANGO_SECRET_KEY": "x7#kP2m" * 10,
+            "DEID_SECRET": "d" * 40,
             "DJANGO_ALLOWED_HOSTS": "triage.hospital.example",
             "TUMORAPP_VAR_DIR": "/tmp/tumorapp-headers-test",
         }

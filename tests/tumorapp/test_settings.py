@@ -66,6 +66,15 @@ def test_production_requires_its_secret():
     assert "DJANGO_SECRET_KEY:" in result.stderr
 
 
+def test_production_requires_its_own_pseudonym_key():
+    result = _django_setup(
+        {"DJANGO_ALLOWED_HOSTS": "x", "DJANGO_SECRET_KEY": "s" * 60},
+        "tumorapp.settings.production",
+    )
+    assert result.returncode != 0
+    assert "DEID_SECRET:" in result.stderr
+
+
 def test_a_secret_can_come_from_a_file(tmp_path):
     secret = tmp_path / "key"
     secret.write_text("k" * 60 + "\n")
@@ -78,6 +87,7 @@ def test_a_secret_can_come_from_a_file(tmp_path):
         {
             "DJANGO_SETTINGS_MODULE": "tumorapp.settings.production",
             "DJANGO_SECRET_KEY_FILE": str(secret),
+            "DEID_SECRET": "d" * 40,
             "DJANGO_ALLOWED_HOSTS": "x",
         }
     )
@@ -93,6 +103,7 @@ def test_check_deploy_is_clean_under_production_settings():
         {
             "DJANGO_SETTINGS_MODULE": "tumorapp.settings.production",
             "DJANGO_SECRET_KEY": "x7#kP2m" * 10,
+            "DEID_SECRET": "d" * 40,
             "DJANGO_ALLOWED_HOSTS": "triage.hospital.example",
         }
     )

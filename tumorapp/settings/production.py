@@ -6,6 +6,8 @@ from tumorapp.settings.base import *  # noqa: F403
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
 DEBUG = False
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
+# Never derived from the secret key here: rotating that key must not re-key the pseudonyms.
+DEID_SECRET = env_str("DEID_SECRET")
 
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 # The site sits behind a TLS-terminating proxy that sets this header.
