@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -21,14 +22,31 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database dropped the connection or refused it (restart, failover): nothing was
+    committed, so a client may send the same request again shortly."""
+
+    status_code = 503
+    default_detail = "The database is unavailable; try again in a few seconds."
+    default_code = "unavailable"
+
+
+#: Seconds a client is asked to wait before retrying a request refused with 503.
+RETRY_AFTER_SECONDS = 5
+
+
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, DatabaseUnavailable):
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     detail = exc.detail if isinstance(exc, exceptions.APIException) else response.data
     codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
     body = {
