@@ -206,7 +206,25 @@ class PrivatePostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def site_env(*, database_url: str, broker_url: str, media_root: Path, **extra: str) -> dict:
+def collect_static(root: Path) -> Path:
+    """Collect the static files once: the site runs as in production (hashed file names)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tumorapp.settings.base",
+            "STATIC_ROOT": str(root),
+        },
+        check=True,
+        timeout=300,
+    )
+    return root
+
+
+def site_env(
+    *, database_url: str, broker_url: str, media_root: Path, static_root: Path, **extra: str
+) -> dict:
     """The environment of every process of the site under test (web, workers, beat)."""
     return {
         **os.environ,
@@ -214,6 +232,7 @@ def site_env(*, database_url: str, broker_url: str, media_root: Path, **extra: s
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker_url,
         "MEDIA_ROOT": str(media_root),
+        "STATIC_ROOT": str(static_root),
         "INFERENCE_PREDICTOR": FAKE,
         "INFERENCE_LEASE_SECONDS": "4",
         "INFERENCE_SWEEP_SECONDS": "2",

@@ -1,0 +1,168 @@
+"""PostgreSQL crashes and comes back in the middle of a stream of reviews. The site runs under
+gunicorn against a private cluster on a free port (the shared one on 5432 is never touched);
+two radiologists take cases and submit reads over HTTP, retrying the same request after a
+dropped connection or a 503, as a careful client does. Afterwards the database must hold
+every read the clients were told about exactly once, and the pages must work again without
+restarting the site.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+import pytest
+import requests
+
+from tests.factories import TEST_PASSWORD
+from tests.faults.harness import REPO, Api, PrivatePostgres, Site, site_env, wait_until
+
+pytestmark = [pytest.mark.integration]
+
+CASES = 40
+
+
+@pytest.fixture
+def private_pg():
+    cluster = PrivatePostgres()
+    try:
+        cluster.init()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+class Reader(threading.Thread):
+    """Takes the next case and reads it with the AI's class until none is left. A request
+    that fails with 503 or a dropped connection is sent again, unchanged."""
+
+    def __init__(self, api: Api, deadline: float):
+        super().__init__(daemon=True)
+        self.api, self.deadline = api, deadline
+        self.reported: list[str] = []  # cases whose read the server confirmed (201 or 200)
+        self.replayed = 0
+        self.retries = 0
+        self.errors: list[str] = []
+
+    def _send(self, path: str, body=None) -> requests.Response | None:
+        while time.monotonic() < self.deadline:
+            try:
+                response = self.api.post(path, json=body, timeout=10)
+            except requests.RequestException:
+                response = None
+            if response is not None and response.status_code != 503:
+                return response
+            self.retries += 1
+            time.sleep(0.5)
+        self.errors.append(f"gave up on {path}")
+        return None
+
+    def run(self):
+        while time.monotonic() < self.deadline:
+            taken = self._send("/api/v1/reviews/next/")
+            if taken is None or taken.status_code == 204:
+                return
+            if taken.status_code != 200:
+                self.errors.append(f"next: {taken.status_code} {taken.text[:200]}")
+                return
+            body = taken.json()
+            case = body["case"]["id"]
+            answer = self._send(
+                f"/api/v1/reviews/cases/{case}/review/", {"label": body["ai"]["label"]}
+            )
+            if answer is None:
+                return
+            if answer.status_code in (200, 201):
+                self.reported.append(case)
+                self.replayed += answer.status_code == 200
+            else:
+                self.errors.append(f"review {case}: {answer.status_code} {answer.text[:200]}")
+            time.sleep(0.1)
+
+
+def _signed_in_page(base: str, path: str) -> int:
+    """Sign in through the login form, as a browser does, and open ``path``."""
+    browser = requests.Session()
+    form = browser.get(f"{base}/accounts/login/", timeout=10)
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert found, f"login page: {form.status_code}"
+    token = found.group(1)
+    browser.post(
+        f"{base}/accounts/login/",
+        data={"username": "reader0", "password": TEST_PASSWORD, "csrfmiddlewaretoken": token},
+        headers={"Referer": f"{base}/accounts/login/"},
+        timeout=10,
+    )
+    return browser.get(base + path, timeout=10, allow_redirects=False).status_code
+
+
+def test_a_database_crash_mid_reviews_loses_and_doubles_no_read(
+    private_pg, private_redis, procs, static_root, tmp_path
+):
+    # given the site under gunicorn on a private cluster, with cases waiting for a read
+    env = site_env(
+        database_url=private_pg.url(),
+        broker_url=private_redis.url,
+        media_root=tmp_path,
+        static_root=static_root,
+    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
+    seeded = subprocess.run(
+        [sys.executable, "-m", "tests.faults.seed_reviews", str(CASES)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    tokens = json.loads(seeded.stdout.strip().splitlines()[-1])
+    site = Site(procs, env)
+    site.start_web()
+    readers = [Reader(Api(site.base, t), deadline=time.monotonic() + 180) for t in tokens]
+    # when the database crashes (immediate stop) after a few reads and restarts 4 s later
+    for reader in readers:
+        reader.start()
+    wait_until(
+        lambda: sum(len(r.reported) for r in readers) >= 8, timeout=60, what="the first reads"
+    )
+    private_pg.stop("immediate")
+    time.sleep(4)
+    private_pg.start()
+    for reader in readers:
+        reader.join(timeout=200)
+    # then the clients saw the outage (503s or dropped connections) and no other error
+    assert not any(r.is_alive() for r in readers)
+    assert [e for r in readers for e in r.errors] == []
+    assert sum(r.retries for r in readers) > 0
+    # and the database holds every confirmed read exactly once, one audit event each
+    reported = [c for r in readers for c in r.reported]
+    with psycopg.connect(private_pg.url(), autocommit=True) as db:
+        reads = dict(
+            db.execute(
+                "SELECT c.public_id::text, count(r.id) FROM reviews_case c "
+                "LEFT JOIN reviews_review r ON r.case_id = c.id GROUP BY c.public_id"
+            ).fetchall()
+        )
+        done = db.execute("SELECT count(*) FROM reviews_case WHERE status = 'done'").fetchone()
+        audited = dict(
+            db.execute(
+                "SELECT target_id, count(*) FROM audit_auditevent "
+                "WHERE action = 'review.submitted' GROUP BY target_id"
+            ).fetchall()
+        )
+    print(
+        f"postgres crash: {len(reported)} reads confirmed, "
+        f"{sum(r.retries for r in readers)} retries, "
+        f"{sum(r.replayed for r in readers)} answered as replays; "
+        f"{sum(reads.values())} reads stored for {len(reads)} cases"
+    )
+    assert sorted(reported) == sorted(reads) and len(reported) == CASES
+    assert set(reads.values()) == {1}
+    assert done[0] == CASES
+    assert audited == dict.fromkeys(reads, 1)
+    # and the pages work again without restarting the site
+    assert requests.get(f"{site.base}/health/", timeout=10).status_code == 200
+    assert _signed_in_page(site.base, "/worklist/") == 200
