@@ -21,3 +21,6 @@ urlpatterns = [
         name="api-docs",
     ),
 ]
+
+# A URL under /api/ that matches no route answers in the API's JSON error shape.
+handler404 = "tumorapp.api.errors.not_found"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -58,3 +59,13 @@ def exception_handler(exc, context):
         body["details"] = detail
     response.data = {"error": body}
     return response
+
+
+def not_found(request, exception=None):
+    """Django's 404 for a URL that matches no route: under /api/ in the API's error shape
+    (JSON, as the schema says), elsewhere the site's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": {"status": 404, "code": "not_found", "message": "Not found."}}, status=404
+        )
+    return defaults.page_not_found(request, exception)
