@@ -147,8 +147,11 @@ class PrivatePostgres:
     """A throwaway PostgreSQL 15 cluster on a free port. PostgreSQL refuses to run as root,
     so as root the cluster belongs to the postgres user and its tools run through runuser."""
 
-    def __init__(self):
+    def __init__(self, *, fsync: bool = False):
+        """``fsync`` off suits tests (a crash of the server, not of the machine, loses
+        nothing); the load benchmark turns it on, as in production."""
         self.port = free_port()
+        self.fsync = fsync
         self.root = Path(tempfile.mkdtemp(prefix="faults-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
@@ -181,7 +184,7 @@ class PrivatePostgres:
     def start(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} "
-            "-c fsync=off -c max_connections=100"
+            f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=200"
         )
         self._run(
             str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.log),
