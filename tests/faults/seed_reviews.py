@@ -1,6 +1,6 @@
-"""Seed a fresh database for the review outage test: ``python -m tests.faults.seed_reviews N``
-makes two radiologists (with API tokens) and N cases waiting for a first read, with double
-reading off so each read reports its case. Prints the tokens as JSON."""
+"""Seed a fresh database for the outage tests: ``python -m tests.faults.seed_reviews N`` makes
+two radiologists and a technologist (with API tokens) and N cases waiting for a first read,
+with double reading off so each read reports its case. Prints the tokens as JSON."""
 
 import json
 import sys
@@ -21,7 +21,15 @@ def main(cases: int) -> None:
     readers = [UserFactory(username=f"reader{i}", role=Role.RADIOLOGIST) for i in range(2)]
     for i in range(cases):
         case_open_for_prediction(prediction=PredictionFactory(p_tumor=0.9 - i * 0.001))
-    print(json.dumps([Token.objects.create(user=r).key for r in readers]))
+    uploader = UserFactory(username="uploader", role=Role.TECHNOLOGIST)
+    print(
+        json.dumps(
+            {
+                "readers": [Token.objects.create(user=r).key for r in readers],
+                "technologist": Token.objects.create(user=uploader).key,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

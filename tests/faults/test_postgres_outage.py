@@ -1,9 +1,10 @@
-"""PostgreSQL crashes and comes back in the middle of a stream of reviews. The site runs under
-gunicorn against a private cluster on a free port (the shared one on 5432 is never touched);
-two radiologists take cases and submit reads over HTTP, retrying the same request after a
-dropped connection or a 503, as a careful client does. Afterwards the database must hold
-every read the clients were told about exactly once, and the pages must work again without
-restarting the site.
+"""PostgreSQL crashes (immediate stop) and comes back, in the middle of a stream of reviews
+and in the middle of predictions. The site runs under gunicorn against a private cluster on
+a free port (the shared one on 5432 is never touched). Two radiologists take cases and submit
+reads over HTTP, sending the same request again after a dropped connection or a 503, as a
+careful client does: the database must then hold every read they were told about exactly
+once, and the pages must work again without restarting the site. Workers predicting when the
+database goes away must leave every scan with exactly one prediction.
 """
 
 import json
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from tests.factories import TEST_PASSWORD
+from tests.faults.chaos import upload_scans
 from tests.faults.harness import REPO, Api, PrivatePostgres, Site, site_env, wait_until
 
 pytestmark = [pytest.mark.integration]
@@ -83,6 +85,26 @@ class Reader(threading.Thread):
             time.sleep(0.1)
 
 
+def _seeded_site_env(private_pg, private_redis, static_root, media, cases: int):
+    """Migrate the private cluster and seed it; the site's environment and the API tokens."""
+    env = site_env(
+        database_url=private_pg.url(),
+        broker_url=private_redis.url,
+        media_root=media,
+        static_root=static_root,
+    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
+    seeded = subprocess.run(
+        [sys.executable, "-m", "tests.faults.seed_reviews", str(cases)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return env, json.loads(seeded.stdout.strip().splitlines()[-1])
+
+
 def _signed_in_page(base: str, path: str) -> int:
     """Sign in through the login form, as a browser does, and open ``path``."""
     browser = requests.Session()
@@ -103,25 +125,12 @@ def test_a_database_crash_mid_reviews_loses_and_doubles_no_read(
     private_pg, private_redis, procs, static_root, tmp_path
 ):
     # given the site under gunicorn on a private cluster, with cases waiting for a read
-    env = site_env(
-        database_url=private_pg.url(),
-        broker_url=private_redis.url,
-        media_root=tmp_path,
-        static_root=static_root,
-    )
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
-    seeded = subprocess.run(
-        [sys.executable, "-m", "tests.faults.seed_reviews", str(CASES)],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    tokens = json.loads(seeded.stdout.strip().splitlines()[-1])
+    env, tokens = _seeded_site_env(private_pg, private_redis, static_root, tmp_path, CASES)
     site = Site(procs, env)
     site.start_web()
-    readers = [Reader(Api(site.base, t), deadline=time.monotonic() + 180) for t in tokens]
+    readers = [
+        Reader(Api(site.base, t), deadline=time.monotonic() + 180) for t in tokens["readers"]
+    ]
     # when the database crashes (immediate stop) after a few reads and restarts 4 s later
     for reader in readers:
         reader.start()
@@ -166,3 +175,53 @@ def test_a_database_crash_mid_reviews_loses_and_doubles_no_read(
     # and the pages work again without restarting the site
     assert requests.get(f"{site.base}/health/", timeout=10).status_code == 200
     assert _signed_in_page(site.base, "/worklist/") == 200
+
+
+def test_a_database_crash_mid_predictions_loses_and_doubles_no_scan(
+    private_pg, private_redis, procs, static_root, tmp_path
+):
+    # given the site on a private cluster, two workers that take a second per prediction,
+    # the sweeper, and twenty uploads
+    env, tokens = _seeded_site_env(private_pg, private_redis, static_root, tmp_path, 0)
+    env["INFERENCE_TEST_DELAY_SECONDS"] = "1"
+    site = Site(procs, env)
+    site.start_web()
+    site.start_sweeper(tmp_path)
+    site.start_worker()
+    site.start_worker()
+    scan_ids = upload_scans(Api(site.base, tokens["technologist"]), 20, first_seed=4000)
+
+    def runs() -> dict[str, tuple]:
+        with psycopg.connect(private_pg.url(), autocommit=True, connect_timeout=2) as db:
+            rows = db.execute(
+                "SELECT s.public_id::text, count(DISTINCT r.id), count(DISTINCT p.id), "
+                "min(r.status), (SELECT count(*) FROM audit_auditevent a "
+                "  WHERE a.action = 'prediction.made' AND a.target_id = s.public_id::text), "
+                "max(r.attempts) "
+                "FROM scans_scan s JOIN inference_inferencerun r ON r.scan_id = s.id "
+                "LEFT JOIN inference_prediction p ON p.scan_id = s.id GROUP BY s.public_id"
+            ).fetchall()
+        return {row[0]: row[1:] for row in rows}
+
+    # when the database crashes after a few predictions and restarts 4 s later
+    wait_until(
+        lambda: sum(r[2] == "succeeded" for r in runs().values()) >= 3,
+        timeout=60,
+        what="the first predictions",
+        logs=procs.logs,
+    )
+    private_pg.stop("immediate")
+    time.sleep(4)
+    private_pg.start()
+    # then every scan ends with one run, one prediction and one audit event
+    wait_until(
+        lambda: all(r[2] == "succeeded" for r in runs().values()),
+        timeout=120,
+        what="every scan to be predicted after the restart",
+        logs=procs.logs,
+    )
+    final = runs()
+    again = sum(r[4] > 1 for r in final.values())
+    print(f"postgres crash mid-predictions: {len(final)} scans, {again} needed another attempt")
+    assert sorted(final) == sorted(scan_ids)
+    assert {r[:4] for r in final.values()} == {(1, 1, "succeeded", 1)}
