@@ -443,8 +443,7 @@ Compact CNN ({tr["params"]:,} parameters, model file {m["model_file_bytes"] / 1e
 preprocessing (`ml.preprocess`): greyscale, brain bounding-box crop, aspect-preserving pad and
 resize, percentile intensity normalisation. Augmentation aimed at scanner variation: rotation,
 zoom/crop, shift, left-right flip, down-then-up resampling, blur, sharpening, bias field, a
-random intensity curve (some non-monotone, mimicking other MRI sequences), gamma, contrast,
-brightness, noise. Outlier exposure:
+random monotone intensity curve, gamma, contrast, brightness, noise. Outlier exposure:
 {manifest["ood"]["outliers"]} generated non-MRI images trained towards a flat softmax.
 Class-weighted cross-entropy, AdamW with cosine decay, early stopping on
 validation loss (best epoch {tr["best_epoch"]} of {tr["epochs_run"]} run, max
