@@ -8,6 +8,8 @@ scripts/setup.sh
 py=.venv/bin/python
 $py manage.py migrate --noinput
 $py manage.py create_demo_users
+# The shipped model becomes the active registry version on the first run (a no-op later).
+$py manage.py model_register --shipped --activate
 $py manage.py collectstatic --noinput --verbosity 0
 echo "Serving on http://127.0.0.1:8000  (demo users: radiologist, technologist, admin, datateam;"
 echo "password: <username>-demo-pass)"

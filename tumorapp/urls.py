@@ -12,6 +12,8 @@ urlpatterns = [
     path("dicom/", include("tumorapp.dicom.urls")),
     path("worklist/", include("reviews.urls")),
     path("quality/", include("tumorapp.quality.urls")),
+    path("datasets/", include("tumorapp.datasets.urls")),
+    path("models/", include("tumorapp.registry.urls")),
     path("django-admin/", admin.site.urls),
     path("api/v1/", include("tumorapp.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

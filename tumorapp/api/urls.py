@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("tumorapp.dicom.api_urls")),
     path("", include("reviews.api_urls")),
     path("", include("tumorapp.quality.api_urls")),
+    path("", include("tumorapp.datasets.api_urls")),
+    path("", include("tumorapp.registry.api_urls")),
 ]

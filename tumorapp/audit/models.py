@@ -40,6 +40,16 @@ class Action(models.TextChoices):
     SCAN_EXPORTED = "scan.exported", "Downloaded de-identified DICOM"
     QUALITY_ALERT_RAISED = "quality.alert_raised", "Quality alert raised"
     QUALITY_ALERT_CLEARED = "quality.alert_cleared", "Quality alert cleared"
+    DATASET_EXPORT_STARTED = "dataset.export_started", "Started dataset export"
+    DATASET_EXPORTED = "dataset.exported", "Dataset exported"
+    DATASET_DOWNLOADED = "dataset.downloaded", "Downloaded dataset"
+    MODEL_REGISTERED = "model.registered", "Registered model version"
+    MODEL_PROMOTED = "model.promoted", "Promoted model version"
+    MODEL_ROLLED_BACK = "model.rolled_back", "Rolled back model version"
+    TRAINING_STARTED = "model.training_started", "Started training"
+    TRAINING_FINISHED = "model.training_finished", "Training finished"
+    COMPARISON_STARTED = "model.comparison_started", "Started model comparison"
+    RESCORE_STARTED = "model.rescore_started", "Started re-scoring"
 
 
 class AuditEventQuerySet(models.QuerySet):

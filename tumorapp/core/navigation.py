@@ -50,6 +50,19 @@ NAVIGATION: tuple[NavItem, ...] = (
         "The model against radiologists, input drift across scanners, turnaround, automation bias.",
     ),
     NavItem(
+        "Datasets",
+        "datasets:export_list",
+        (Role.DATA_TEAM,),
+        "Export reviewed cases as versioned training data (images, manifest, dataset card).",
+    ),
+    NavItem(
+        "Models",
+        "registry:model_list",
+        (Role.ADMIN, Role.DATA_TEAM),
+        "Model versions: retrain from exports, compare a candidate with the active model, "
+        "promote or roll back.",
+    ),
+    NavItem(
         "Site options",
         "reviews:site_options",
         (Role.ADMIN,),

@@ -1,8 +1,11 @@
-"""The predictor, loaded once per process and only where a prediction runs.
+"""The predictor, loaded once per process and model version, only where a prediction runs.
 
 The class comes from settings.INFERENCE_PREDICTOR (``ml.predict.Predictor`` by default) and is
 imported on first use, so the web process never imports TensorFlow unless it predicts itself
-(the embedded mode, where tasks run in-process).
+(the embedded mode, where tasks run in-process). The model folder is the registry's active
+version (the class's default folder while none is registered); the cache is keyed by that
+version, so a promotion takes effect at the next prediction, without a restart, and the
+version it replaced is dropped from memory.
 """
 
 from __future__ import annotations
@@ -17,9 +20,15 @@ _loaded: dict[str, object] = {}
 
 
 def get_predictor():
+    from tumorapp.registry.selectors import active_model
+
     path = settings.INFERENCE_PREDICTOR
+    active = active_model()
+    key = f"{path}@{active.version}" if active else path
     with _lock:
-        if path not in _loaded:
+        if key not in _loaded:
             predictor_class = import_string(path)
-            _loaded[path] = predictor_class.load()
-        return _loaded[path]
+            predictor = predictor_class.load(active.path) if active else predictor_class.load()
+            _loaded.clear()
+            _loaded[key] = predictor
+        return _loaded[key]

@@ -64,6 +64,8 @@ INSTALLED_APPS = [
     "tumorapp.inference",
     "reviews",
     "tumorapp.quality",
+    "tumorapp.datasets",
+    "tumorapp.registry",
 ]
 
 MIDDLEWARE = [
@@ -256,6 +258,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Job rows (exports, training) share one status set; model versions have their own.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "tumorapp.registry.models.JobStatus",
+        "ModelVersionStatusEnum": "tumorapp.registry.models.ModelVersion.Status",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "tumorapp.api.schema.add_error_responses",
@@ -290,6 +297,11 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "inference.sweep_runs": {"queue": "default"},
     "reviews.escalate_cases": {"queue": "default"},
     "quality.refresh": {"queue": "default"},
+    "datasets.build_export": {"queue": "default"},
+    # Training and comparisons load TensorFlow and hold the CPU for minutes: their own queue.
+    "registry.train": {"queue": "training"},
+    "registry.compare": {"queue": "training"},
+    "registry.rescore": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "inference-sweep": {
@@ -388,3 +400,33 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Dataset exports and the model registry (tumorapp.datasets, tumorapp.registry) -----------
+
+# An export of ten thousand images takes minutes; its task gets this time limit.
+DATASETS_EXPORT_TIME_LIMIT = env_int("DATASETS_EXPORT_TIME_LIMIT", 1800, minimum=60)
+# Candidate models trained on the site are written here (one folder per version).
+REGISTRY_MODELS_DIR = Path(env_str("REGISTRY_MODELS_DIR", str(VAR_DIR / "models")))
+# The model folder shipped with the code: registered (and activated) by `model_register --shipped`.
+REGISTRY_SHIPPED_MODEL_DIR = Path(
+    env_str("REGISTRY_SHIPPED_MODEL_DIR", str(BASE_DIR / "models" / "brain-mri-cnn-v2"))
+)
+# The public base data set (<split>/<label>/*): training may include it, comparisons use its
+# Testing split, which no model of this site trains on.
+REGISTRY_BASE_DATA_DIR = Path(
+    env_str("REGISTRY_BASE_DATA_DIR", str(BASE_DIR.parent / "shared" / "data" / "sartaj-brain-mri"))
+)
+# A training run (python -m ml.train in a subprocess) is stopped after this many seconds.
+REGISTRY_TRAINING_TIME_LIMIT = env_int("REGISTRY_TRAINING_TIME_LIMIT", 3000, minimum=30)
+# Extra arguments for every training run (tests and demos: tiny images, few outliers).
+REGISTRY_TRAINING_ARGS = env_list("REGISTRY_TRAINING_ARGS", [])
+if REGISTRY_TRAINING_TIME_LIMIT + 120 >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "REGISTRY_TRAINING_TIME_LIMIT: must be at least 120 s below CELERY_VISIBILITY_TIMEOUT "
+        f"({REGISTRY_TRAINING_TIME_LIMIT} + 120 >= {CELERY_VISIBILITY_TIMEOUT})"
+    )
+if DATASETS_EXPORT_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "DATASETS_EXPORT_TIME_LIMIT: must be below CELERY_VISIBILITY_TIMEOUT "
+        f"({DATASETS_EXPORT_TIME_LIMIT} >= {CELERY_VISIBILITY_TIMEOUT})"
+    )

@@ -233,7 +233,7 @@ def test_the_sweeper_predicts_an_upload_made_while_the_broker_was_down(bob, brok
     assert run.status == Status.SUCCEEDED
 
 
-def test_the_predictor_is_loaded_once_per_process(settings):
+def test_the_predictor_is_loaded_once_per_process(settings, db):
     predictor_module._loaded.clear()
     loads = FakePredictor.loads
     first = predictor_module.get_predictor()

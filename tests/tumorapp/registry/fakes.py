@@ -1,0 +1,22 @@
+"""A stand-in predictor that loads whichever model folder it is given (its version comes
+from the folder's manifest), so tests can see which registry version predicted a scan."""
+
+from __future__ import annotations
+
+from ml import artefact
+from tests.tumorapp.inference.fakes import FakePredictor
+
+
+class FolderPredictor(FakePredictor):
+    loaded_dirs: list[str] = []
+
+    @classmethod
+    def load(cls, model_dir=None) -> FolderPredictor:
+        cls.loaded_dirs.append(str(model_dir))
+        predictor = cls()
+        if model_dir is not None:
+            predictor.version = artefact.read_manifest(model_dir)["version"]
+        return predictor
+
+
+PATH = "tests.tumorapp.registry.fakes.FolderPredictor"

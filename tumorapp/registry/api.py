@@ -1,0 +1,181 @@
+"""API v1: model versions and training jobs; promotion and rollback (admins)."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tumorapp.accounts.access import HasRole
+from tumorapp.accounts.roles import Role
+from tumorapp.datasets.models import DatasetExport
+from tumorapp.registry import selectors, services
+from tumorapp.registry.models import ModelVersion, TrainingJob
+
+
+def _validation(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    parent = serializers.CharField(source="parent.version", read_only=True, default="")
+    replaces = serializers.CharField(source="replaces.version", read_only=True, default="")
+    training_exports = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="version_id"
+    )
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "version",
+            "status",
+            "parent",
+            "replaces",
+            "metrics",
+            "training_exports",
+            "training_data",
+            "created_at",
+            "activated_at",
+            "retired_at",
+        ]
+        read_only_fields = fields
+
+
+class TrainingJobSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    exports = serializers.SlugRelatedField(many=True, read_only=True, slug_field="version_id")
+    init_from = serializers.CharField(source="init_from.version", read_only=True, default="")
+    candidate = serializers.CharField(source="candidate.version", read_only=True, default="")
+
+    class Meta:
+        model = TrainingJob
+        fields = [
+            "id",
+            "status",
+            "progress",
+            "version",
+            "exports",
+            "include_base",
+            "init_from",
+            "epochs",
+            "log_tail",
+            "error",
+            "candidate",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class TrainingCreateSerializer(serializers.Serializer):
+    exports = serializers.SlugRelatedField(
+        many=True,
+        slug_field="public_id",
+        queryset=DatasetExport.objects.filter(status=DatasetExport.Status.SUCCEEDED),
+        required=False,
+    )
+    include_base = serializers.BooleanField(default=False)
+    init_from = serializers.SlugRelatedField(
+        slug_field="public_id", queryset=ModelVersion.objects.all(), required=False, allow_null=True
+    )
+    epochs = serializers.IntegerField(min_value=1, max_value=200, default=5)
+
+
+class ModelListApi(generics.ListAPIView):
+    permission_classes = [HasRole.of(Role.ADMIN, Role.DATA_TEAM)]
+    serializer_class = ModelVersionSerializer
+
+    def get_queryset(self):
+        return selectors.models_list()
+
+
+class ModelDetailApi(generics.RetrieveAPIView):
+    permission_classes = [HasRole.of(Role.ADMIN, Role.DATA_TEAM)]
+    serializer_class = ModelVersionSerializer
+
+    def get_object(self):
+        try:
+            return selectors.model_detail(public_id=self.kwargs["public_id"])
+        except ModelVersion.DoesNotExist:
+            raise Http404 from None
+
+
+class PromoteApi(APIView):
+    """Make this version the active one (workers use it for the next scan)."""
+
+    permission_classes = [HasRole.of(Role.ADMIN)]
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    def post(self, request, public_id):
+        model = ModelVersion.objects.filter(public_id=public_id).first()
+        if model is None:
+            raise Http404
+        try:
+            model = services.model_promote(model=model, actor=request.user, request=request)
+        except DjangoValidationError as exc:
+            raise _validation(exc) from exc
+        return Response(ModelVersionSerializer(model).data)
+
+
+class RollbackApi(APIView):
+    """Bring back the version the active one replaced."""
+
+    permission_classes = [HasRole.of(Role.ADMIN)]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: ModelVersionSerializer,
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Nothing to roll back to."),
+        },
+    )
+    def post(self, request):
+        try:
+            model = services.model_rollback(actor=request.user, request=request)
+        except DjangoValidationError as exc:
+            raise _validation(exc) from exc
+        return Response(ModelVersionSerializer(model).data)
+
+
+class TrainingListApi(generics.ListAPIView):
+    """Training jobs, newest first; POST starts one on the worker's training queue."""
+
+    permission_classes = [HasRole.of(Role.DATA_TEAM)]
+    serializer_class = TrainingJobSerializer
+
+    def get_queryset(self):
+        return selectors.training_jobs().prefetch_related("exports")
+
+    @extend_schema(request=TrainingCreateSerializer, responses={202: TrainingJobSerializer})
+    def post(self, request):
+        data = TrainingCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            job = services.training_job_create(
+                actor=request.user,
+                exports=list(data.validated_data.get("exports", [])),
+                include_base=data.validated_data["include_base"],
+                init_from=data.validated_data.get("init_from"),
+                epochs=data.validated_data["epochs"],
+                request=request,
+            )
+        except DjangoValidationError as exc:
+            raise _validation(exc) from exc
+        return Response(TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingDetailApi(generics.RetrieveAPIView):
+    permission_classes = [HasRole.of(Role.DATA_TEAM)]
+    serializer_class = TrainingJobSerializer
+
+    def get_object(self):
+        job = selectors.training_jobs().filter(public_id=self.kwargs["public_id"]).first()
+        if job is None:
+            raise Http404
+        return job

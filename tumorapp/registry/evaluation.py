@@ -1,0 +1,113 @@
+"""Evaluate a candidate and its baseline on the same held-out images (worker only: loads
+the predictor class, TensorFlow for the real one).
+
+Held-out reviewed cases are the test split of the chosen export: splits come from a keyed
+hash of each image's group, so no export's training part holds them, and ``ml.train`` never
+trains on a test split. The base data's Testing split is the public set's own hold-out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.utils.module_loading import import_string
+
+from ml.compare import disagreements, set_metrics
+from ml.dataset import list_files
+from tumorapp.datasets.models import ExportItem
+from tumorapp.registry.models import Comparison
+
+BATCH = 32
+#: Disagreements kept for the page (thumbnails), per evaluated set.
+MAX_DISAGREEMENTS = 60
+
+
+def _reviewed(comparison: Comparison) -> list[dict]:
+    if comparison.export is None:
+        return []
+    items = ExportItem.objects.filter(export=comparison.export, split="test").select_related("scan")
+    return [
+        {"ref": str(i.scan.public_id), "label": i.label, "file": i.scan.image.name}
+        for i in items.order_by("pk")
+    ]
+
+
+def _base_testing() -> list[dict]:
+    root = Path(settings.REGISTRY_BASE_DATA_DIR)
+    return [
+        {"ref": rel, "label": label, "path": str(root / rel)}
+        for rel, split, label in list_files(root)
+        if split == "test"
+    ]
+
+
+def _read(entry: dict) -> bytes:
+    if "file" in entry:
+        with default_storage.open(entry["file"], "rb") as fh:
+            return fh.read()
+    return Path(entry["path"]).read_bytes()
+
+
+def _predict_all(predictor, entries: list[dict], on_batch) -> list:
+    results = []
+    for start in range(0, len(entries), BATCH):
+        batch = entries[start : start + BATCH]
+        results += predictor.predict([_read(e) for e in batch], heatmap=False)
+        on_batch(len(batch))
+    return results
+
+
+def compare(comparison: Comparison) -> dict:
+    """Both models' figures on each set, and the images where they disagree."""
+    sets = {"reviewed": _reviewed(comparison)}
+    if comparison.include_base_testing:
+        sets["base_testing"] = _base_testing()
+    predictor_class = import_string(settings.INFERENCE_PREDICTOR)
+    models = {"candidate": comparison.candidate, "baseline": comparison.baseline}
+    total = 2 * sum(len(v) for v in sets.values()) or 1
+    done = {"n": 0}
+
+    def on_batch(n: int) -> None:
+        done["n"] += n
+        Comparison.objects.filter(pk=comparison.pk).update(progress=int(99 * done["n"] / total))
+
+    outputs: dict[str, dict[str, list]] = {name: {} for name in sets}
+    thresholds = {}
+    for role, version in models.items():
+        predictor = predictor_class.load(version.path)
+        thresholds[role] = float(predictor.threshold)
+        for name, entries in sets.items():
+            outputs[name][role] = _predict_all(predictor, entries, on_batch)
+        del predictor
+    result: dict = {"sets": {}, "thresholds": thresholds}
+    for name, entries in sets.items():
+        labels = [e["label"] for e in entries]
+        figures = {}
+        for role in models:
+            preds = outputs[name][role]
+            figures[role] = set_metrics(
+                labels,
+                [p.probabilities for p in preds],
+                [p.p_tumor for p in preds],
+                thresholds[role],
+            )
+        differ = disagreements(
+            [p.label for p in outputs[name]["candidate"]],
+            [p.label for p in outputs[name]["baseline"]],
+        )
+        figures["disagreements"] = len(differ)
+        figures["disagreement_cases"] = [
+            {
+                "ref": entries[i]["ref"],
+                "label": entries[i]["label"],
+                "candidate": outputs[name]["candidate"][i].label,
+                "candidate_p_tumor": round(float(outputs[name]["candidate"][i].p_tumor), 3),
+                "baseline": outputs[name]["baseline"][i].label,
+                "baseline_p_tumor": round(float(outputs[name]["baseline"][i].p_tumor), 3),
+            }
+            for i in differ[:MAX_DISAGREEMENTS]
+        ]
+        result["sets"][name] = figures
+    return result

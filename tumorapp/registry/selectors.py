@@ -1,0 +1,43 @@
+"""Reads for the model registry."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from tumorapp.inference.models import Prediction
+from tumorapp.registry.models import Comparison, ModelVersion, RescoreJob, TrainingJob
+
+
+def active_model() -> ModelVersion | None:
+    return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+
+
+def models_list() -> QuerySet[ModelVersion]:
+    return ModelVersion.objects.select_related("parent", "replaces").prefetch_related(
+        "training_exports"
+    )
+
+
+def model_detail(*, public_id) -> ModelVersion:
+    return models_list().get(public_id=public_id)
+
+
+def training_jobs() -> QuerySet[TrainingJob]:
+    return TrainingJob.objects.select_related("created_by", "init_from", "candidate")
+
+
+def comparisons() -> QuerySet[Comparison]:
+    return Comparison.objects.select_related("candidate", "baseline", "export", "created_by")
+
+
+def rescore_jobs() -> QuerySet[RescoreJob]:
+    return RescoreJob.objects.select_related("model", "created_by")
+
+
+def rescore_done(*, job: RescoreJob) -> int:
+    """Scans of the job that hold a prediction of its version by now."""
+    if job.total == 0:
+        return 0
+    return Prediction.objects.filter(
+        model_version=job.model.version, created_at__gte=job.created_at
+    ).count()

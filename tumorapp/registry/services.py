@@ -1,0 +1,363 @@
+"""The model registry: register, promote, roll back; training, comparison and re-scoring jobs.
+
+Every job is a row claimed by a conditional UPDATE (queued -> running) that must change one
+row, so a redelivered task finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from ml import artefact
+from reviews.models import Case
+from tumorapp.audit.models import Action
+from tumorapp.audit.services import audit_record
+from tumorapp.core.queue import enqueue
+from tumorapp.datasets.models import DatasetExport
+from tumorapp.registry.models import Comparison, JobStatus, ModelVersion, RescoreJob, TrainingJob
+from tumorapp.registry.selectors import active_model
+
+logger = logging.getLogger(__name__)
+
+Status = ModelVersion.Status
+_UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def model_register(
+    *,
+    path: Path | str,
+    actor=None,
+    parent: ModelVersion | None = None,
+    training_exports: list[DatasetExport] | tuple = (),
+    request=None,
+) -> ModelVersion:
+    """Register a model folder as a candidate (its manifest is the card). Registering the
+    same version again returns the existing row; a different folder under a known version
+    name is refused."""
+    path = Path(path).resolve()
+    manifest = artefact.read_manifest(path)
+    version = str(manifest["version"])
+    existing = ModelVersion.objects.filter(version=version).first()
+    if existing is not None:
+        if Path(existing.path) != path:
+            raise ValidationError(f"Version {version} is registered from {existing.path}.")
+        return existing
+    fingerprint_file = path / artefact.FINGERPRINT_FILE
+    fingerprint = json.loads(fingerprint_file.read_text()) if fingerprint_file.exists() else {}
+    model = ModelVersion.objects.create(
+        version=version,
+        path=str(path),
+        parent=parent,
+        card=manifest,
+        metrics=manifest.get("validation", {}),
+        fingerprint=fingerprint,
+        training_data=manifest.get("training", {}).get("data", []),
+        registered_by=actor,
+    )
+    model.training_exports.set(training_exports)
+    audit_record(
+        action=Action.MODEL_REGISTERED,
+        actor=actor,
+        request=request,
+        target=model,
+        details={
+            "version": version,
+            "parent": parent.version if parent else "",
+            "exports": [e.version_id for e in training_exports],
+        },
+    )
+    return model
+
+
+@transaction.atomic
+def model_promote(*, model: ModelVersion, actor=None, request=None) -> ModelVersion:
+    """Make ``model`` the active version; the one it replaces is retired (and is what a
+    rollback brings back). Workers pick it up at their next prediction, without a restart."""
+    model = ModelVersion.objects.select_for_update().get(pk=model.pk)
+    if model.status == Status.ACTIVE:
+        raise ValidationError("This version is already active.")
+    current = ModelVersion.objects.select_for_update().filter(status=Status.ACTIVE).first()
+    now = timezone.now()
+    if current is not None:
+        current.status, current.retired_at = Status.RETIRED, now
+        current.save(update_fields=["status", "retired_at"])
+    model.status, model.activated_at, model.retired_at = Status.ACTIVE, now, None
+    model.replaces = current
+    model.save(update_fields=["status", "activated_at", "retired_at", "replaces"])
+    audit_record(
+        action=Action.MODEL_PROMOTED,
+        actor=actor,
+        request=request,
+        target=model,
+        details={"version": model.version, "replaces": current.version if current else ""},
+    )
+    return model
+
+
+@transaction.atomic
+def model_rollback(*, actor=None, request=None) -> ModelVersion:
+    """Retire the active version and make the one it replaced active again."""
+    current = ModelVersion.objects.select_for_update().filter(status=Status.ACTIVE).first()
+    if current is None or current.replaces_id is None:
+        raise ValidationError("There is no earlier version to roll back to.")
+    previous = ModelVersion.objects.select_for_update().get(pk=current.replaces_id)
+    now = timezone.now()
+    current.status, current.retired_at = Status.RETIRED, now
+    current.save(update_fields=["status", "retired_at"])
+    previous.status, previous.activated_at, previous.retired_at = Status.ACTIVE, now, None
+    previous.save(update_fields=["status", "activated_at", "retired_at"])
+    audit_record(
+        action=Action.MODEL_ROLLED_BACK,
+        actor=actor,
+        request=request,
+        target=previous,
+        details={"version": previous.version, "rolled_back": current.version},
+    )
+    return previous
+
+
+# --- jobs: shared claim and fail ------------------------------------------------------------
+
+
+def job_claim(*, model, job_id: int) -> bool:
+    return bool(
+        model.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
+            status=JobStatus.RUNNING, started_at=timezone.now()
+        )
+    )
+
+
+def job_fail(*, model, job_id: int, reason: str) -> bool:
+    return bool(
+        model.objects.filter(pk=job_id, status__in=_UNFINISHED).update(
+            status=JobStatus.FAILED, error=reason[:4000], finished_at=timezone.now()
+        )
+    )
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def training_job_create(
+    *,
+    actor,
+    exports: list[DatasetExport],
+    include_base: bool = False,
+    init_from: ModelVersion | None = None,
+    epochs: int = 5,
+    request=None,
+) -> TrainingJob:
+    """Queue a retraining run on the ``training`` queue."""
+    exports = [e for e in exports if e.status == DatasetExport.Status.SUCCEEDED]
+    if not exports and not include_base:
+        raise ValidationError("Choose at least one finished export, or the base data.")
+    if not 1 <= epochs <= 200:
+        raise ValidationError({"epochs": "Between 1 and 200."})
+    version = f"site-{timezone.now():%Y%m%d-%H%M%S}"
+    if TrainingJob.objects.filter(version=version).exists():
+        raise ValidationError("A training job was started this second; try again.")
+    job = TrainingJob.objects.create(
+        created_by=actor,
+        include_base=include_base,
+        init_from=init_from,
+        epochs=epochs,
+        version=version,
+    )
+    job.exports.set(exports)
+    audit_record(
+        action=Action.TRAINING_STARTED,
+        actor=actor,
+        request=request,
+        target=job,
+        details={
+            "version": version,
+            "exports": [e.version_id for e in exports],
+            "include_base": include_base,
+            "init_from": init_from.version if init_from else "",
+            "epochs": epochs,
+        },
+    )
+    from tumorapp.registry.tasks import train
+
+    enqueue(train, job.pk)
+    return job
+
+
+def training_job_execute(*, job_id: int) -> TrainingJob | None:
+    """Claim the job, run ``python -m ml.train`` (see tumorapp.registry.training), register
+    the model folder it wrote as a candidate."""
+    from tumorapp.registry import training
+
+    if not job_claim(model=TrainingJob, job_id=job_id):
+        return None
+    job = TrainingJob.objects.select_related("init_from").get(pk=job_id)
+    try:
+        out = training.run(job)
+    except training.TrainingFailed as exc:
+        job_fail(model=TrainingJob, job_id=job_id, reason=str(exc))
+        return None
+    except Exception as exc:
+        logger.exception("training job %s failed", job_id)
+        job_fail(model=TrainingJob, job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
+        return None
+    return training_job_finish(job=job, model_dir=out)
+
+
+@transaction.atomic
+def training_job_finish(*, job: TrainingJob, model_dir: Path) -> TrainingJob:
+    candidate = model_register(
+        path=model_dir,
+        actor=job.created_by,
+        parent=job.init_from,
+        training_exports=list(job.exports.all()),
+    )
+    TrainingJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.SUCCEEDED, progress=100, candidate=candidate, finished_at=timezone.now()
+    )
+    audit_record(
+        action=Action.TRAINING_FINISHED,
+        actor=job.created_by,
+        target=job,
+        details={"version": candidate.version, "validation": candidate.metrics.get("accuracy")},
+    )
+    job.refresh_from_db()
+    return job
+
+
+# --- comparison -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def comparison_create(
+    *,
+    actor,
+    candidate: ModelVersion,
+    export: DatasetExport | None = None,
+    include_base_testing: bool = False,
+    request=None,
+) -> Comparison:
+    """Queue the evaluation of ``candidate`` next to the active version."""
+    baseline = active_model()
+    if baseline is None:
+        raise ValidationError("No version is active: promote one first.")
+    if baseline.pk == candidate.pk:
+        raise ValidationError("The candidate is the active version.")
+    if export is None and not include_base_testing:
+        raise ValidationError("Choose an export (its test split) or the base Testing split.")
+    if export is not None and export.status != DatasetExport.Status.SUCCEEDED:
+        raise ValidationError({"export": "The export is not finished."})
+    comparison = Comparison.objects.create(
+        created_by=actor,
+        candidate=candidate,
+        baseline=baseline,
+        export=export,
+        include_base_testing=include_base_testing,
+    )
+    audit_record(
+        action=Action.COMPARISON_STARTED,
+        actor=actor,
+        request=request,
+        target=comparison,
+        details={
+            "candidate": candidate.version,
+            "baseline": baseline.version,
+            "export": export.version_id if export else "",
+            "base_testing": include_base_testing,
+        },
+    )
+    from tumorapp.registry.tasks import compare
+
+    enqueue(compare, comparison.pk)
+    return comparison
+
+
+def comparison_execute(*, comparison_id: int) -> Comparison | None:
+    from tumorapp.registry import evaluation
+
+    if not job_claim(model=Comparison, job_id=comparison_id):
+        return None
+    comparison = Comparison.objects.select_related("candidate", "baseline", "export").get(
+        pk=comparison_id
+    )
+    try:
+        result = evaluation.compare(comparison)
+    except Exception as exc:
+        logger.exception("comparison %s failed", comparison_id)
+        job_fail(model=Comparison, job_id=comparison_id, reason=f"{type(exc).__name__}: {exc}")
+        return None
+    Comparison.objects.filter(pk=comparison_id).update(
+        status=JobStatus.SUCCEEDED, progress=100, result=result, finished_at=timezone.now()
+    )
+    comparison.refresh_from_db()
+    return comparison
+
+
+# --- re-scoring -------------------------------------------------------------------------------
+
+
+def rescore_candidates(*, model: ModelVersion):
+    """Cases still waiting for their first read whose newest prediction is not ``model``'s."""
+    return (
+        Case.objects.filter(status=Case.Status.FIRST_READ, first_reader__isnull=True)
+        .exclude(scan__predictions__model_version=model.version)
+        .select_related("scan")
+    )
+
+
+@transaction.atomic
+def rescore_create(*, actor, request=None) -> RescoreJob:
+    """Queue the re-prediction of the waiting cases by the active version."""
+    model = active_model()
+    if model is None:
+        raise ValidationError("No version is active.")
+    job = RescoreJob.objects.create(created_by=actor, model=model)
+    audit_record(
+        action=Action.RESCORE_STARTED,
+        actor=actor,
+        request=request,
+        target=job,
+        details={"version": model.version},
+    )
+    from tumorapp.registry.tasks import rescore
+
+    enqueue(rescore, job.pk)
+    return job
+
+
+def rescore_execute(*, job_id: int) -> RescoreJob | None:
+    """Send one inference run per waiting case. The inference worker predicts it with the
+    active version and stores a new Prediction (one per scan and version: the old stays in
+    the history); reviews.services.case_open_for_prediction then re-ranks the case."""
+    from tumorapp.inference.services import run_create
+
+    if not job_claim(model=RescoreJob, job_id=job_id):
+        return None
+    job = RescoreJob.objects.select_related("model").get(pk=job_id)
+    if job.model.status != Status.ACTIVE:
+        job_fail(model=RescoreJob, job_id=job_id, reason="The version is no longer active.")
+        return None
+    with transaction.atomic():
+        scans = [case.scan for case in rescore_candidates(model=job.model)]
+        for scan in scans:
+            run_create(scan=scan)
+        RescoreJob.objects.filter(pk=job_id).update(
+            status=JobStatus.SUCCEEDED, total=len(scans), finished_at=timezone.now()
+        )
+    job.refresh_from_db()
+    return job
+
+
+def shipped_model_dir() -> Path:
+    return Path(settings.REGISTRY_SHIPPED_MODEL_DIR)

@@ -1,0 +1,226 @@
+"""Model registry pages: versions, retraining, comparison, promotion, rollback, re-scoring.
+
+The data team trains and compares; only admins promote, roll back and re-score.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect
+from django.views import View
+from django.views.generic import DetailView, FormView, TemplateView
+
+from tumorapp.accounts.access import RoleRequiredMixin
+from tumorapp.accounts.roles import Role
+from tumorapp.registry import selectors, services
+from tumorapp.registry.forms import ComparisonForm, TrainingForm
+from tumorapp.registry.models import Comparison, ModelVersion
+from tumorapp.scans.models import Scan
+
+VIEW_ROLES = (Role.ADMIN, Role.DATA_TEAM)
+TRAIN_ROLES = (Role.DATA_TEAM,)
+PROMOTE_ROLES = (Role.ADMIN,)
+
+
+def _error_text(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+class ModelListView(RoleRequiredMixin, TemplateView):
+    roles = VIEW_ROLES
+    template_name = "registry/model_list.html"
+
+    def get_context_data(self, **kwargs):
+        trainings = list(selectors.training_jobs()[:20])
+        comparisons = list(selectors.comparisons()[:20])
+        rescores = list(selectors.rescore_jobs()[:5])
+        for job in rescores:
+            job.done_now = selectors.rescore_done(job=job)
+        running = any(j.status in ("queued", "running") for j in trainings + comparisons)
+        is_data_team = self.request.user.has_role(*TRAIN_ROLES)
+        active = selectors.active_model()
+        return super().get_context_data(
+            models=selectors.models_list(),
+            active=active,
+            trainings=trainings,
+            comparisons=comparisons,
+            rescores=rescores,
+            running=running,
+            training_form=TrainingForm(initial={"init_from": active}) if is_data_team else None,
+            comparison_form=ComparisonForm() if is_data_team else None,
+            can_promote=self.request.user.has_role(*PROMOTE_ROLES),
+            **kwargs,
+        )
+
+
+class ModelDetailView(RoleRequiredMixin, DetailView):
+    roles = VIEW_ROLES
+    template_name = "registry/model_detail.html"
+    context_object_name = "model"
+
+    def get_object(self, queryset=None):
+        try:
+            return selectors.model_detail(public_id=self.kwargs["public_id"])
+        except ModelVersion.DoesNotExist:
+            raise Http404 from None
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            can_promote=self.request.user.has_role(*PROMOTE_ROLES), **kwargs
+        )
+
+
+class TrainingCreateView(RoleRequiredMixin, FormView):
+    roles = TRAIN_ROLES
+    form_class = TrainingForm
+    template_name = "registry/training_form.html"
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            job = services.training_job_create(
+                actor=self.request.user,
+                exports=list(data["exports"]),
+                include_base=data["include_base"],
+                init_from=data["init_from"],
+                epochs=data["epochs"],
+                request=self.request,
+            )
+        except ValidationError as exc:
+            form.add_error(None, _error_text(exc))
+            return self.form_invalid(form)
+        messages.success(self.request, f"Training {job.version} is queued.")
+        return redirect("registry:training_detail", public_id=job.public_id)
+
+
+class TrainingDetailView(RoleRequiredMixin, DetailView):
+    roles = VIEW_ROLES
+    template_name = "registry/training_detail.html"
+    context_object_name = "job"
+
+    def get_object(self, queryset=None):
+        job = selectors.training_jobs().filter(public_id=self.kwargs["public_id"]).first()
+        if job is None:
+            raise Http404
+        return job
+
+
+class ComparisonCreateView(RoleRequiredMixin, FormView):
+    roles = TRAIN_ROLES
+    form_class = ComparisonForm
+    template_name = "registry/comparison_form.html"
+
+    def form_valid(self, form):
+        data = form.cleaned_data
+        try:
+            comparison = services.comparison_create(
+                actor=self.request.user,
+                candidate=data["candidate"],
+                export=data["export"],
+                include_base_testing=data["include_base_testing"],
+                request=self.request,
+            )
+        except ValidationError as exc:
+            form.add_error(None, _error_text(exc))
+            return self.form_invalid(form)
+        return redirect("registry:comparison_detail", public_id=comparison.public_id)
+
+
+class ComparisonDetailView(RoleRequiredMixin, DetailView):
+    roles = VIEW_ROLES
+    template_name = "registry/comparison_detail.html"
+    context_object_name = "comparison"
+
+    def get_object(self, queryset=None):
+        comparison = selectors.comparisons().filter(public_id=self.kwargs["public_id"]).first()
+        if comparison is None:
+            raise Http404
+        return comparison
+
+    def get_context_data(self, **kwargs):
+        comparison = self.object
+        sets = []
+        for name, figures in (comparison.result.get("sets") or {}).items():
+            sets.append({"name": name, **figures})
+        return super().get_context_data(
+            sets=sets,
+            can_promote=self.request.user.has_role(*PROMOTE_ROLES)
+            and comparison.candidate.status != ModelVersion.Status.ACTIVE,
+            **kwargs,
+        )
+
+
+class ComparisonImageView(RoleRequiredMixin, View):
+    """A thumbnail of a case the two models disagree on: only images the comparison lists."""
+
+    roles = VIEW_ROLES
+
+    def get(self, request, public_id, set_name, index):
+        comparison = Comparison.objects.filter(public_id=public_id).first()
+        cases = ((comparison.result.get("sets") or {}).get(set_name) or {}) if comparison else {}
+        listed = cases.get("disagreement_cases") or []
+        if index >= len(listed):
+            raise Http404
+        ref = listed[index]["ref"]
+        if set_name == "reviewed":
+            scan = Scan.objects.filter(public_id=ref).exclude(status="quarantined").first()
+            if scan is None:
+                raise Http404
+            return FileResponse(
+                default_storage.open(scan.image.name, "rb"), content_type="image/png"
+            )
+        root = Path(settings.REGISTRY_BASE_DATA_DIR).resolve()
+        path = (root / ref).resolve()
+        if root not in path.parents or not path.is_file():
+            raise Http404
+        return FileResponse(path.open("rb"))
+
+
+class PromoteView(RoleRequiredMixin, View):
+    roles = PROMOTE_ROLES
+
+    def post(self, request, public_id):
+        model = ModelVersion.objects.filter(public_id=public_id).first()
+        if model is None:
+            raise Http404
+        try:
+            services.model_promote(model=model, actor=request.user, request=request)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(
+                request, f"{model.version} is active: new scans are predicted with it."
+            )
+        return redirect("registry:model_list")
+
+
+class RollbackView(RoleRequiredMixin, View):
+    roles = PROMOTE_ROLES
+
+    def post(self, request):
+        try:
+            model = services.model_rollback(actor=request.user, request=request)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, f"Rolled back: {model.version} is active again.")
+        return redirect("registry:model_list")
+
+
+class RescoreView(RoleRequiredMixin, View):
+    roles = PROMOTE_ROLES
+
+    def post(self, request):
+        try:
+            services.rescore_create(actor=request.user, request=request)
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(request, "The waiting cases are being re-predicted.")
+        return redirect("registry:model_list")
