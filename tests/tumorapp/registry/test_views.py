@@ -1,0 +1,128 @@
+import io
+import zipfile
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.urls import reverse
+
+from tests.tumorapp.registry.fakes import PATH
+from tests.tumorapp.scans import images
+from tumorapp.audit.models import AuditEvent
+from tumorapp.datasets.models import DatasetExport
+from tumorapp.registry.models import Comparison, JobStatus, ModelVersion, TrainingJob
+from tumorapp.registry.selectors import active_model
+from tumorapp.registry.services import model_promote, model_register
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_versions(model_folder):
+    v1 = model_register(path=model_folder("v1"))
+    v2 = model_register(path=model_folder("v2"))
+    model_promote(model=v1)
+    return v1, v2
+
+
+def test_an_admin_promotes_and_rolls_back_from_the_page(two_versions, carol, client_for):
+    v1, v2 = two_versions
+    client = client_for(carol)
+    page = client.get(reverse("registry:model_list")).content.decode()
+    assert "v1" in page and "Promote" in page
+    client.post(reverse("registry:promote", args=[v2.public_id]))
+    assert active_model() == v2
+    page = client.get(reverse("registry:model_list")).content.decode()
+    assert "Roll back to v1" in page
+    client.post(reverse("registry:rollback"))
+    assert active_model() == v1
+    assert AuditEvent.objects.filter(action="model.promoted", actor=carol).count() == 1
+    assert AuditEvent.objects.filter(action="model.rolled_back", actor=carol).count() == 1
+
+
+def test_the_data_team_cannot_promote(two_versions, dave, client_for, api_for):
+    _, v2 = two_versions
+    assert (
+        client_for(dave).post(reverse("registry:promote", args=[v2.public_id])).status_code == 403
+    )
+    assert api_for(dave).post(f"/api/v1/models/{v2.public_id}/promote/").status_code == 403
+    assert active_model().version == "v1"
+
+
+def test_the_data_team_starts_a_training_job_and_follows_its_failure(
+    two_versions,
+    dave,
+    client_for,
+    settings,
+    tmp_path,
+    media_dir,
+    django_capture_on_commit_callbacks,
+):
+    # given a finished export and a training argument ml.train refuses
+    settings.REGISTRY_MODELS_DIR = tmp_path / "site-models"
+    settings.REGISTRY_TRAINING_ARGS = ["--no-such-option"]
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("DATASET_CARD.md", "empty")
+    name = default_storage.save("exports/e.zip", ContentFile(buffer.getvalue()))
+    export = DatasetExport.objects.create(
+        created_by=dave, status="succeeded", file=name, version_id="a" * 64
+    )
+    client = client_for(dave)
+    # when dave starts a training from the page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("registry:training_create"),
+            {"exports": [export.public_id], "init_from": two_versions[0].public_id, "epochs": 2},
+        )
+    job = TrainingJob.objects.get()
+    assert response["Location"] == reverse("registry:training_detail", args=[job.public_id])
+    # then the job failed with ml.train's own message, shown on its page
+    assert job.status == JobStatus.FAILED and "no-such-option" in job.error
+    assert job.command[1:3] == ["-m", "ml.train"] and "--init-from" in job.command
+    page = client.get(response["Location"]).content.decode()
+    assert "no-such-option" in page
+    assert AuditEvent.objects.filter(action="model.training_started", actor=dave).exists()
+
+
+def test_a_training_needs_data(dave, client_for):
+    response = client_for(dave).post(reverse("registry:training_create"), {"epochs": 2})
+    assert response.status_code == 200 and "Choose at least one export" in response.content.decode()
+    assert not TrainingJob.objects.exists()
+
+
+def test_a_comparison_shows_both_models_side_by_side(
+    two_versions, dave, client_for, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.INFERENCE_PREDICTOR = PATH
+    # given a tiny base Testing split
+    for label in ("glioma", "no_tumor"):
+        folder = tmp_path / "base" / "Testing" / label
+        folder.mkdir(parents=True)
+        for seed in range(3):
+            (folder / f"{seed}.png").write_bytes(images.png_bytes(32, 32, seed=seed))
+    settings.REGISTRY_BASE_DATA_DIR = tmp_path / "base"
+    client = client_for(dave)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("registry:comparison_create"),
+            {"candidate": two_versions[1].public_id, "include_base_testing": "on"},
+        )
+    comparison = Comparison.objects.get()
+    assert comparison.status == JobStatus.SUCCEEDED, comparison.error
+    base = comparison.result["sets"]["base_testing"]
+    assert base["candidate"]["n"] == base["baseline"]["n"] == 6
+    assert set(base["candidate"]["recall"]) == {"glioma", "meningioma", "pituitary", "no_tumor"}
+    page = client.get(response["Location"]).content.decode()
+    assert "Base data, Testing split" in page and "Calibration error" in page
+
+
+def test_the_active_version_cannot_be_its_own_candidate(two_versions, dave, client_for):
+    v1, _ = two_versions
+    response = client_for(dave).post(
+        reverse("registry:comparison_create"),
+        {"candidate": v1.public_id, "include_base_testing": "on"},
+    )
+    assert response.status_code == 200 and not Comparison.objects.exists()
+    assert ModelVersion.objects.get(pk=v1.pk).status == "active"
