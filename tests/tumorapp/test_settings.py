@@ -75,6 +75,20 @@ def test_production_requires_its_own_pseudonym_key():
     assert "DEID_SECRET:" in result.stderr
 
 
+def test_production_refuses_the_inference_test_hook():
+    result = _django_setup(
+        {
+            "DJANGO_ALLOWED_HOSTS": "x",
+            "DJANGO_SECRET_KEY": "s" * 60,
+            "DEID_SECRET": "d" * 40,
+            "INFERENCE_TEST_DELAY_SECONDS": "2",
+        },
+        "tumorapp.settings.production",
+    )
+    assert result.returncode != 0
+    assert "INFERENCE_TEST_DELAY_SECONDS:" in result.stderr
+
+
 def test_a_secret_can_come_from_a_file(tmp_path):
     secret = tmp_path / "key"
     secret.write_text("k" * 60 + "\n")

@@ -1,5 +1,7 @@
 """Production mode: everything in base, plus the deploy checklist. Secrets have no defaults."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from tumorapp.env import env_bool, env_int, env_list, env_str
 from tumorapp.settings.base import *  # noqa: F403
 
@@ -18,3 +20,8 @@ SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
+
+if INFERENCE_TEST_DELAY_SECONDS:  # noqa: F405
+    raise ImproperlyConfigured(
+        "INFERENCE_TEST_DELAY_SECONDS: a test hook that slows every prediction; unset it"
+    )
