@@ -13,6 +13,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count
 
 from tests.faults.harness import Api, Site
@@ -53,10 +54,14 @@ def upload_scans(api: Api, count: int, *, first_seed: int = 0) -> list[str]:
 
 
 def _busy_workers(site: Site) -> list[str]:
-    """Names of live workers holding a running run (the worker column is ``name@host:pid``)."""
-    held = InferenceRun.objects.filter(status=InferenceRun.Status.RUNNING).values_list(
-        "worker", flat=True
-    )
+    """Names of live workers holding a running run (the worker column is ``name@host:pid``).
+
+    A worker on a run's last allowed attempt is spared: a scan whose worker dies on every
+    attempt is given up as poison by design (tests/faults/test_poison.py), and a monkey that
+    only ever kills busy workers would otherwise hunt down the retried scans at the end."""
+    held = InferenceRun.objects.filter(
+        status=InferenceRun.Status.RUNNING, attempts__lt=settings.INFERENCE_MAX_ATTEMPTS
+    ).values_list("worker", flat=True)
     names = {w.split("@", 1)[0] for w in held}
     return [n for n in site.procs.procs if n in names]
 

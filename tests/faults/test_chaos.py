@@ -3,7 +3,7 @@ exactly one prediction. And the same round with unsafe acknowledgements and no s
 be caught losing scans, so a green run means something.
 
 Short by default (20 scans, 3 workers, 3 kills); ``scripts/faults.sh`` runs the long round
-(100 scans, a kill every 3 s, 15 kills).
+(100 scans, a kill every 3 s, 10 kills).
 """
 
 import pytest
@@ -17,7 +17,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-SCANS, KILLS = (100, 15) if LONG else (20, 3)
+SCANS, KILLS = (100, 10) if LONG else (20, 3)
 
 
 def test_workers_killed_every_few_seconds_lose_and_duplicate_nothing(site, bob, token_of):
