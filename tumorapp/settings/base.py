@@ -403,13 +403,21 @@ LOGGING = {
 
 # --- Dataset exports and the model registry (tumorapp.datasets, tumorapp.registry) -----------
 
+
+def _ml_default_model_dir() -> Path:
+    # The ml package names the model folder it ships (a plain constant: no TensorFlow).
+    from ml import DEFAULT_MODEL_DIR
+
+    return DEFAULT_MODEL_DIR
+
+
 # An export of ten thousand images takes minutes; its task gets this time limit.
 DATASETS_EXPORT_TIME_LIMIT = env_int("DATASETS_EXPORT_TIME_LIMIT", 1800, minimum=60)
 # Candidate models trained on the site are written here (one folder per version).
 REGISTRY_MODELS_DIR = Path(env_str("REGISTRY_MODELS_DIR", str(VAR_DIR / "models")))
 # The model folder shipped with the code: registered (and activated) by `model_register --shipped`.
 REGISTRY_SHIPPED_MODEL_DIR = Path(
-    env_str("REGISTRY_SHIPPED_MODEL_DIR", str(BASE_DIR / "models" / "brain-mri-cnn-v2"))
+    env_str("REGISTRY_SHIPPED_MODEL_DIR", str(_ml_default_model_dir()))
 )
 # The public base data set (<split>/<label>/*): training may include it, comparisons use its
 # Testing split, which no model of this site trains on.
