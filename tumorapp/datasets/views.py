@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import DetailView, FormView
 
+from reviews.models import TumourClass
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
 from tumorapp.datasets import selectors, services
@@ -48,6 +49,15 @@ class ExportDetailView(RoleRequiredMixin, DetailView):
             return selectors.export_detail(public_id=self.kwargs["public_id"])
         except DatasetExport.DoesNotExist:
             raise Http404 from None
+
+    def get_context_data(self, **kwargs):
+        counts = self.object.counts
+        split_rows = [
+            (split, [(label, counts[split].get(label, 0)) for label in TumourClass.values])
+            for split in ("train", "val", "test")
+            if split in counts
+        ]
+        return super().get_context_data(split_rows=split_rows, **kwargs)
 
 
 class ExportDownloadView(RoleRequiredMixin, View):

@@ -16,6 +16,7 @@ from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 
+from reviews.models import TumourClass
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
 from tumorapp.registry import selectors, services
@@ -146,8 +147,19 @@ class ComparisonDetailView(RoleRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         comparison = self.object
         sets = []
-        for name, figures in (comparison.result.get("sets") or {}).items():
-            sets.append({"name": name, **figures})
+        for name in ("reviewed", "base_testing"):
+            figures = (comparison.result.get("sets") or {}).get(name)
+            if figures is None:
+                continue
+            recall = [
+                (
+                    label,
+                    figures["candidate"].get("recall", {}).get(label),
+                    figures["baseline"].get("recall", {}).get(label),
+                )
+                for label in TumourClass.values
+            ]
+            sets.append({"name": name, "recall_rows": recall, **figures})
         return super().get_context_data(
             sets=sets,
             can_promote=self.request.user.has_role(*PROMOTE_ROLES)

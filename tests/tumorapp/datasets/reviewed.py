@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from django.utils import timezone
@@ -17,9 +18,10 @@ def single_reads_only() -> None:
     options.save()
 
 
-def upload(user, filename: str, data: bytes, capture) -> Case:
-    """Upload and predict (the on-commit task runs in place); the scan's case."""
-    with capture(execute=True):
+def upload(user, filename: str, data: bytes, capture=None) -> Case:
+    """Upload and predict (the on-commit task runs in place: under ``capture`` in a test
+    transaction, at once in a transactional test); the scan's case."""
+    with capture(execute=True) if capture else contextlib.nullcontext():
         outcome = scan_upload(uploaded_by=user, filename=filename, data=data)
     assert outcome.scan is not None, outcome.error
     return Case.objects.get(scan=outcome.scan)
