@@ -310,6 +310,8 @@ class Split:
     test_duplicates_training: (
         np.ndarray
     )  # bool: test rows whose cluster holds a training-folder row
+    #: bool: train/val rows from a minority source of their class (see ``off_source_rows``)
+    off_source: np.ndarray | None = None
 
     def counts(self, labels: np.ndarray) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -322,8 +324,37 @@ class Split:
         return dict(Counter(r for r in self.reasons if r))
 
 
+def off_source_rows(table: Table, dominant_share: float = 0.5) -> np.ndarray:
+    """Rows of a tumour class whose resolution differs from that class's dominant one.
+
+    Resolution stands in for "source" (no other provenance exists): in the Sartaj Training
+    folder 83-100 % of each tumour class is 512x512 from one collection, while the Testing
+    folder's tumours mostly come from elsewhere. A class counts as having a dominant source
+    when its most common size covers at least ``dominant_share`` of its training-folder rows;
+    no_tumor has none (it is a mixture), so it yields no rows here.
+    """
+    out = np.zeros(len(table), dtype=bool)
+    pool = table.ok & (table.source_split != "test")
+    for label in CLASS_NAMES:
+        if label == "no_tumor":
+            continue
+        sel = pool & (table.labels == label)
+        if not sel.any():
+            continue
+        sizes = Counter(zip(table.width[sel].tolist(), table.height[sel].tolist(), strict=True))
+        (w, h), n = sizes.most_common(1)[0]
+        if n >= dominant_share * sel.sum():
+            out |= sel & ~((table.width == w) & (table.height == h))
+    return out
+
+
 def split_table(
-    table: Table, *, val_fraction: float = 0.15, seed: int = 0, clusters: np.ndarray | None = None
+    table: Table,
+    *,
+    val_fraction: float = 0.15,
+    seed: int = 0,
+    clusters: np.ndarray | None = None,
+    off_source_val: float = 0.0,
 ) -> Split:
     """Assign rows to train/val/test so that no duplicate cluster straddles two parts.
 
@@ -333,6 +364,11 @@ def split_table(
     3. Clusters whose training rows disagree on the label are excluded (label noise).
     4. Exact byte copies inside train/val keep one representative.
     5. The remaining clusters go whole to train or val, stratified by label, seeded.
+    6. With ``off_source_val`` > 0, that share of the training clusters made of off-source
+       rows (``off_source_rows``: tumours from a minority source of their class) moves to val
+       too, drawn with its own generator so step 5's assignment is the same as without it.
+       Validation then holds tumours from other sources than the dominant one, a small
+       stand-in for other hospitals' scanners ("leave-source-out" validation).
     """
     n = len(table)
     clusters = duplicate_clusters(table) if clusters is None else clusters
@@ -391,4 +427,13 @@ def split_table(
             for i in members[c]:
                 if not reasons[i]:
                     assignment[i] = part
-    return Split(np.array(assignment, dtype=str), reasons, clusters, test_dup)
+    off = off_source_rows(table) & np.isin(assignment, ["train", "val"])
+    if off_source_val > 0:
+        moved = np.random.default_rng([seed, 1]).permutation(
+            sorted({int(clusters[i]) for i in np.flatnonzero(off & (assignment == "train"))})
+        )
+        for c in moved[: int(round(off_source_val * len(moved)))]:
+            for i in members[int(c)]:
+                if assignment[i] == "train":
+                    assignment[i] = "val"
+    return Split(np.array(assignment, dtype=str), reasons, clusters, test_dup, off)

@@ -108,18 +108,26 @@ class Predictor:
         )
         self._no_tumor = self.class_names.index(NO_TUMOR)
         spec = tf.TensorSpec([None, self.config.size, self.config.size, 1], tf.float32)
+        # Test-time augmentation (when the model was calibrated with it): logits averaged
+        # over the image and its left-right mirror. Features and heat maps use the image.
+        tta_flip = bool(self.manifest.get("tta_flip", False))
+
+        def with_flip(x, logits):
+            if not tta_flip:
+                return logits
+            return (logits + model(tf.reverse(x, axis=[2]), training=False)) / 2.0
 
         @tf.function(input_signature=[spec])
         def forward(x):
             logits, feats, _ = self._net(x, training=False)
-            return logits, feats
+            return with_flip(x, logits), feats
 
         @tf.function(input_signature=[spec, tf.TensorSpec([None], tf.int32)])
         def forward_cam(x, target):
             with tf.GradientTape() as tape:
                 logits, feats, conv = self._net(x, training=False)
                 score = tf.gather(logits, target, axis=1, batch_dims=1)
-            return logits, feats, conv, tape.gradient(score, conv)
+            return with_flip(x, logits), feats, conv, tape.gradient(score, conv)
 
         self._forward, self._forward_cam, self._tf = forward, forward_cam, tf
 

@@ -7,8 +7,14 @@ Steps, chosen to absorb scanner variation before the network sees an image:
    so the field of view and black borders of different scanners matter less,
 3. pad to a square with the background value (aspect ratio preserved), resize with
    antialiasing to ``size`` x ``size``,
-4. intensity normalisation: map the [low, high] percentiles to [0, 255], which undoes most
-   windowing / gain differences between machines.
+4. intensity normalisation, one of
+   - ``"equalize"`` (default since brain-mri-cnn-v3): rank-based histogram equalisation over
+     the tissue pixels: every pixel becomes the share of tissue pixels darker than it. Only
+     the order of intensities survives, so windowing, gain, gamma and much of the
+     sequence-brightness "style" of a source carry no signal (in the Sartaj Training folder
+     that style tells the classes apart better than the anatomy does);
+   - ``"percentile"`` (brain-mri-cnn-v2 and older manifests): map the [low, high]
+     percentiles to [0, 255], which undoes linear windowing / gain differences.
 
 The result is uint8 so a whole data set caches in a few tens of MB; the model input is that
 divided by 255. ``Geometry`` records where the model input came from in the original image so
@@ -23,6 +29,8 @@ import numpy as np
 from PIL import Image
 
 #: Bump whenever the steps below change output for the same config: caches key on it.
+#: (A new config field whose old value reproduces the old output needs no bump: that keeps
+#: older model folders loadable.)
 PREPROCESS_VERSION = 2
 
 
@@ -34,12 +42,15 @@ class PreprocessConfig:
     crop_margin: float = 0.04  # fraction of the box side added around the crop
     low_percentile: float = 0.5
     high_percentile: float = 99.5
+    intensity: str = "equalize"  # "equalize" or "percentile" (see the module docstring)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> PreprocessConfig:
+        # Manifests written before ``intensity`` existed were trained with percentiles.
+        data = {"intensity": "percentile", **data}
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
@@ -116,12 +127,32 @@ def preprocess_with_geometry(
         Image.fromarray(square).resize((config.size, config.size), Image.Resampling.BILINEAR),
         dtype=np.float32,
     )
-    lo, hi = np.percentile(resized, [config.low_percentile, config.high_percentile])
-    if hi - lo < 1e-6:
-        out = np.zeros_like(resized, dtype=np.uint8)
+    if config.intensity == "equalize":
+        out = _equalize(resized, config.crop_threshold)
+    elif config.intensity == "percentile":
+        out = _percentile_window(resized, config.low_percentile, config.high_percentile)
     else:
-        out = (np.clip((resized - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        raise ValueError(f"unknown intensity normalisation {config.intensity!r}")
     return out, Geometry((h, w), (top, left, bottom, right), (pad_top, pad_left), side)
+
+
+def _percentile_window(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    lo, hi = np.percentile(image, [low, high])
+    if hi - lo < 1e-6:
+        return np.zeros_like(image, dtype=np.uint8)
+    return (np.clip((image - lo) / (hi - lo), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _equalize(image: np.ndarray, threshold: float) -> np.ndarray:
+    """Each pixel -> share of tissue pixels below it (background stays 0), scaled to 0..255."""
+    lo, ref = float(image.min()), float(np.percentile(image, 99))
+    if ref - lo < 1e-6:
+        return np.zeros_like(image, dtype=np.uint8)
+    tissue = np.sort(image[image > lo + threshold * (ref - lo)])
+    if tissue.size < 16:
+        return _percentile_window(image, 0.5, 99.5)
+    cdf = np.searchsorted(tissue, image, side="right") / tissue.size
+    return (cdf * 255.0 + 0.5).astype(np.uint8)
 
 
 def preprocess(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:

@@ -99,3 +99,33 @@ def test_extra_export_joins_training_with_its_own_validation(tmp_path):
     assert where["case2.png"] == "test"
     assert where["case0.png"] in ("train", "val")
     assert len(table) == len(tables[0]) + 3
+
+
+def test_off_source_tumours_move_to_validation_without_reshuffling_the_rest(tmp_path):
+    # Given glioma images mostly 96 px from one "source" and six 120 px ones from another,
+    # and no-tumour images of mixed sizes (no dominant source)
+    seed = 1000
+    for k in range(12):
+        seed += 1
+        _write(tmp_path / "Training" / "glioma_tumor" / f"main{k}.png", _pattern(seed))
+    for k in range(6):
+        seed += 1
+        _write(tmp_path / "Training" / "glioma_tumor" / f"other{k}.png", _pattern(seed, 120))
+    for k in range(6):
+        seed += 1
+        _write(tmp_path / "Training" / "no_tumor" / f"n{k}.png", _pattern(seed, 80 + 10 * k))
+    table = scan(tmp_path, PreprocessConfig(size=32), workers=1, use_cache=False)
+    # When split without and with leave-source-out validation
+    plain = split_table(table, val_fraction=0.2, seed=3)
+    shifted = split_table(table, val_fraction=0.2, seed=3, off_source_val=0.5)
+    # Then exactly the minority-resolution tumours are off-source
+    names = [Path(p).name for p in table.paths]
+    assert {n for n, o in zip(names, shifted.off_source, strict=True) if o} == {
+        f"other{k}.png" for k in range(6)
+    }
+    # and half of those still in training move to validation, nothing else changes
+    moved = np.flatnonzero(plain.assignment != shifted.assignment)
+    in_train = int(np.sum(plain.off_source & (plain.assignment == "train")))
+    assert len(moved) == round(0.5 * in_train) and in_train > 0
+    assert all(plain.assignment[i] == "train" and shifted.assignment[i] == "val" for i in moved)
+    assert all(shifted.off_source[moved])

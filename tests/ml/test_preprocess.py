@@ -25,8 +25,9 @@ def test_aspect_ratio_is_preserved():
     # Given a 100x300 image holding a 80x80 bright square (no crop, so padding decides)
     img = np.zeros((100, 300), np.uint8)
     img[10:90, 110:190] = 200
-    # When it is preprocessed without the brain crop
-    out = preprocess(img, PreprocessConfig(size=60, brain_crop=False))
+    # When it is preprocessed without the brain crop (linear intensities: equalisation would
+    # move the half-grey edge pixels of the resized square, which this test does not care about)
+    out = preprocess(img, PreprocessConfig(size=60, brain_crop=False, intensity="percentile"))
     # Then the square stays square: 80/300 of 60 px in both directions
     rows = np.flatnonzero(out.max(axis=1) > 127)
     cols = np.flatnonzero(out.max(axis=0) > 127)
@@ -58,8 +59,10 @@ def test_brain_crop_removes_black_border(brain_like):
     # the ellipse spans rows 30-270 and columns 30-210 of the pasted image
     assert abs(top - 230) <= 6 and abs(bottom - 470) <= 6
     assert abs(left - 330) <= 6 and abs(right - 510) <= 6
-    # Framing no longer matters: the embedded and the bare image preprocess alike
-    diff = np.abs(preprocess(canvas, CONFIG).astype(int) - preprocess(brain_like, CONFIG))
+    # Framing no longer matters: the embedded and the bare image preprocess alike (linear
+    # intensities, so the comparison measures framing, not equalisation's contrast stretch)
+    linear = PreprocessConfig(size=64, intensity="percentile")
+    diff = np.abs(preprocess(canvas, linear).astype(int) - preprocess(brain_like, linear))
     assert diff.mean() < 8
 
 
@@ -82,3 +85,23 @@ def test_heatmap_maps_back_to_original_size(brain_like):
     assert back.shape == brain_like.shape and back.dtype == np.float32
     assert back.min() >= 0.0 and back.max() <= 1.0
     assert back[:, :100].mean() > back[:, 140:].mean()
+
+
+def test_equalisation_ignores_windowing_and_gamma(brain_like):
+    # Given the same slice with another window and gamma, as another scanner might store it
+    other = (255.0 * (brain_like.astype(np.float32) / 255.0) ** 0.5 * 0.6 + 40).astype(np.uint8)
+    # When both are preprocessed with the default (rank-based) normalisation
+    a, b = preprocess(brain_like, CONFIG), preprocess(other, CONFIG)
+    # Then they come out (almost) the same, while linear percentile windowing keeps the gamma
+    assert CONFIG.intensity == "equalize"
+    assert np.abs(a.astype(int) - b).mean() < 3
+    linear = PreprocessConfig(size=64, intensity="percentile")
+    assert np.abs(preprocess(brain_like, linear).astype(int) - preprocess(other, linear)).mean() > 8
+
+
+def test_manifests_without_intensity_keep_percentile_windowing():
+    # Given a manifest's preprocess block written before the intensity option existed (v2)
+    old = {"size": 128, "brain_crop": True, "low_percentile": 0.5, "high_percentile": 99.5}
+    # Then it loads as the percentile normalisation it was trained with
+    assert PreprocessConfig.from_dict(old).intensity == "percentile"
+    assert PreprocessConfig.from_dict({**old, "intensity": "equalize"}).intensity == "equalize"
