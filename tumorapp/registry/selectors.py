@@ -35,9 +35,11 @@ def rescore_jobs() -> QuerySet[RescoreJob]:
 
 
 def rescore_done(*, job: RescoreJob) -> int:
-    """Scans of the job that hold a prediction of its version by now."""
+    """Predictions of the job's version made since it started, at most its total (new
+    uploads predicted meanwhile count too: it is a progress figure, not an audit)."""
     if job.total == 0:
         return 0
-    return Prediction.objects.filter(
+    made = Prediction.objects.filter(
         model_version=job.model.version, created_at__gte=job.created_at
     ).count()
+    return min(made, job.total)
