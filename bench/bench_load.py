@@ -4,10 +4,10 @@
     .venv/bin/python bench/bench_load.py --minutes 1 --users 20 --predictor fake
 
 Starts its own stack on free ports and stops it at the end: a private PostgreSQL 15 cluster
-(fsync on), a private Redis, gunicorn (4 workers x 4 threads, base settings, DEBUG off, static
-files collected), 2 Celery inference workers (prefork, the shipped model) and beat with the
-sweeper. The upload, login and per-user throttles are raised through THROTTLE_* for the run:
-fifty simulated people share one IP address and a few accounts' worth of speed.
+(fsync on), a private Redis, gunicorn (4 workers x 4 threads, keep-alive 10 s, base settings,
+DEBUG off, static files collected), 2 Celery inference workers (prefork, the shipped
+model) and beat with the sweeper. The upload, login and per-user throttles are raised
+through THROTTLE_* for the run: fifty simulated people share one IP address.
 
 Users (30% technologists, 60% radiologists, 10% admins):
 - technologist (API token): upload a real slice, read the scan back, list their uploads;
@@ -27,6 +27,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -92,7 +93,7 @@ class Stats:
             response = call(*args, **kwargs)
         except requests.RequestException as exc:
             with self.lock:
-                self.errors[name].append(type(exc).__name__)
+                self.errors[name].append(f"{type(exc).__name__}: {str(exc)[:90]}")
             return None
         elapsed = time.perf_counter() - started
         with self.lock:
@@ -316,6 +317,7 @@ def main() -> None:
     parser.add_argument("--warmup-scans", type=int, default=150)
     parser.add_argument("--warmup-seconds", type=float, default=30)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--logs", type=Path, help="keep the servers' logs in this folder")
     args = parser.parse_args()
 
     n_tech = max(1, round(args.users * 0.3))
@@ -354,7 +356,9 @@ def main() -> None:
         )  # fmt: skip
         tokens = json.loads(seeded.stdout.strip().splitlines()[-1])
         site = Site(procs, env)
-        site.start_web(workers=4, threads=4)
+        # Users pause up to 4 s between requests on a kept-alive connection; gunicorn's 2 s
+        # default would close it under them (a reverse proxy holds it in production).
+        site.start_web(workers=4, threads=4, keepalive=10)
         site.start_sweeper(work)
         site.start_worker(pool="prefork")
         site.start_worker(pool="prefork")
@@ -385,7 +389,9 @@ def main() -> None:
     finally:
         procs.close()
         pg.close()
-        subprocess.run(["rm", "-rf", str(work)], check=False)
+        if args.logs:
+            shutil.copytree(work / "logs", args.logs, dirs_exist_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -257,7 +257,7 @@ class Site:
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = 0
 
-    def start_web(self, workers: int = 2, threads: int = 2) -> None:
+    def start_web(self, workers: int = 2, threads: int = 2, keepalive: int = 2) -> None:
         self.procs.start(
             "web",
             [
@@ -273,6 +273,8 @@ class Site:
                 "60",
                 "--graceful-timeout",
                 "5",
+                "--keep-alive",
+                str(keepalive),
             ],
             self.env,
         )
