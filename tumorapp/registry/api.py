@@ -13,7 +13,7 @@ from tumorapp.accounts.access import HasRole
 from tumorapp.accounts.roles import Role
 from tumorapp.datasets.models import DatasetExport
 from tumorapp.registry import selectors, services
-from tumorapp.registry.models import ModelVersion, TrainingJob
+from tumorapp.registry.models import Comparison, ModelVersion, TrainingJob
 
 
 def _validation(exc: DjangoValidationError) -> ValidationError:
@@ -179,3 +179,77 @@ class TrainingDetailApi(generics.RetrieveAPIView):
         if job is None:
             raise Http404
         return job
+
+
+class ComparisonSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    candidate = serializers.CharField(source="candidate.version", read_only=True)
+    baseline = serializers.CharField(source="baseline.version", read_only=True)
+    export = serializers.CharField(source="export.version_id", read_only=True, default="")
+
+    class Meta:
+        model = Comparison
+        fields = [
+            "id",
+            "status",
+            "progress",
+            "candidate",
+            "baseline",
+            "export",
+            "include_base_testing",
+            "result",
+            "error",
+            "created_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class ComparisonCreateSerializer(serializers.Serializer):
+    candidate = serializers.SlugRelatedField(
+        slug_field="public_id", queryset=ModelVersion.objects.all()
+    )
+    export = serializers.SlugRelatedField(
+        slug_field="public_id",
+        queryset=DatasetExport.objects.filter(status=DatasetExport.Status.SUCCEEDED),
+        required=False,
+        allow_null=True,
+    )
+    include_base_testing = serializers.BooleanField(default=False)
+
+
+class ComparisonListApi(generics.ListAPIView):
+    """Comparisons of a candidate with the active version; POST starts one (worker)."""
+
+    permission_classes = [HasRole.of(Role.ADMIN, Role.DATA_TEAM)]
+    serializer_class = ComparisonSerializer
+
+    def get_queryset(self):
+        return selectors.comparisons()
+
+    @extend_schema(request=ComparisonCreateSerializer, responses={202: ComparisonSerializer})
+    def post(self, request):
+        data = ComparisonCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            comparison = services.comparison_create(
+                actor=request.user,
+                candidate=data.validated_data["candidate"],
+                export=data.validated_data.get("export"),
+                include_base_testing=data.validated_data["include_base_testing"],
+                request=request,
+            )
+        except DjangoValidationError as exc:
+            raise _validation(exc) from exc
+        return Response(ComparisonSerializer(comparison).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ComparisonDetailApi(generics.RetrieveAPIView):
+    permission_classes = [HasRole.of(Role.ADMIN, Role.DATA_TEAM)]
+    serializer_class = ComparisonSerializer
+
+    def get_object(self):
+        comparison = selectors.comparisons().filter(public_id=self.kwargs["public_id"]).first()
+        if comparison is None:
+            raise Http404
+        return comparison

@@ -126,3 +126,32 @@ def test_the_active_version_cannot_be_its_own_candidate(two_versions, dave, clie
     )
     assert response.status_code == 200 and not Comparison.objects.exists()
     assert ModelVersion.objects.get(pk=v1.pk).status == "active"
+
+
+def test_the_api_trains_compares_and_promotes_by_role(
+    two_versions, dave, carol, api_for, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    v1, v2 = two_versions
+    settings.INFERENCE_PREDICTOR = PATH
+    folder = tmp_path / "base" / "Testing" / "glioma"
+    folder.mkdir(parents=True)
+    (folder / "a.png").write_bytes(images.png_bytes(32, 32, seed=1))
+    settings.REGISTRY_BASE_DATA_DIR = tmp_path / "base"
+    team, admin = api_for(dave), api_for(carol)
+    # the data team lists versions and starts a comparison
+    assert {m["version"] for m in team.get("/api/v1/models/").data["results"]} == {"v1", "v2"}
+    with django_capture_on_commit_callbacks(execute=True):
+        created = team.post(
+            "/api/v1/comparisons/",
+            {"candidate": str(v2.public_id), "include_base_testing": True},
+            format="json",
+        )
+    assert created.status_code == 202
+    detail = team.get(f"/api/v1/comparisons/{created.data['id']}/").data
+    assert detail["status"] == "succeeded" and detail["baseline"] == "v1"
+    assert detail["result"]["sets"]["base_testing"]["candidate"]["n"] == 1
+    # training needs data
+    assert team.post("/api/v1/trainings/", {"epochs": 2}, format="json").status_code == 400
+    # the admin promotes and rolls back
+    assert admin.post(f"/api/v1/models/{v2.public_id}/promote/").data["status"] == "active"
+    assert admin.post("/api/v1/models/rollback/").data["version"] == "v1"
