@@ -155,3 +155,21 @@ def test_the_api_trains_compares_and_promotes_by_role(
     # the admin promotes and rolls back
     assert admin.post(f"/api/v1/models/{v2.public_id}/promote/").data["status"] == "active"
     assert admin.post("/api/v1/models/rollback/").data["version"] == "v1"
+
+
+def test_the_navigation_offers_datasets_and_models_to_their_roles(users):
+    from tumorapp.core.navigation import navigation_for
+
+    def labels(user):
+        return {item.label for item in navigation_for(user)}
+
+    assert {"Datasets", "Models"} <= labels(users["data_team"])
+    assert "Models" in labels(users["admin"]) and "Datasets" not in labels(users["admin"])
+    for role in ("radiologist", "technologist", "none"):
+        assert not {"Datasets", "Models"} & labels(users[role])
+
+
+def test_an_admin_re_scores_from_the_page(two_versions, carol, client_for):
+    response = client_for(carol).post(reverse("registry:rescore"))
+    assert response.status_code == 302
+    assert AuditEvent.objects.filter(action="model.rescore_started", actor=carol).exists()
