@@ -101,14 +101,14 @@ def link_folder(root: Path, entries: list[tuple[Path, str]], split_dir: str) -> 
     return root
 
 
-def shipped_training_files(model_dir: Path, data_dir: Path) -> list[tuple[Path, str]]:
-    """The shipped model's own train and validation images (its split.csv)."""
+def shipped_training_files(model_dir: Path, data_dir: Path) -> dict[str, list[tuple[Path, str]]]:
+    """The shipped model's own training and validation images (its split.csv), by split."""
+    parts: dict[str, list[tuple[Path, str]]] = {"train": [], "val": []}
     with open(model_dir / "split.csv") as fh:
-        return [
-            (data_dir / row["path"], row["label"])
-            for row in csv.DictReader(fh)
-            if row["split"] in ("train", "val")
-        ]
+        for row in csv.DictReader(fh):
+            if row["split"] in parts:
+                parts[row["split"]].append((data_dir / row["path"], row["label"]))
+    return parts
 
 
 def read(case, reader, label: str, reason: str):
@@ -151,18 +151,25 @@ def run(args) -> dict:
     part_a, part_b = split_testing(data_dir)
     if args.limit:  # a quick rehearsal of the script, not a measurement
         part_a, part_b = part_a[:: max(1, len(part_a) // args.limit)], part_b[: args.limit]
-    # The training job's "base data": the shipped model's own training images, stable path
-    # under var/ so ml's cache of their pixels is reused between runs.
-    base = link_folder(
-        REPO / "var" / "retraining-demo" / "base",
-        shipped_training_files(shipped_dir, data_dir),
-        "Training",
-    )
+    # The training job's "base data": the shipped model's own training images, at a stable
+    # path under var/ so ml's cache of their pixels is reused between runs. Its validation
+    # images stay validation (ml.train honours a Validation folder, and --val-fraction 0
+    # moves nothing else there): the candidate's temperature and threshold are then fitted
+    # on images neither it nor its parent trained on.
+    own = shipped_training_files(shipped_dir, data_dir)
+    if args.limit:
+        own = {k: v[:: max(1, len(v) // (2 * args.limit))] for k, v in own.items()}
+    base_dir = REPO / "var" / "retraining-demo" / ("base-quick" if args.limit else "base")
+    shutil.rmtree(base_dir, ignore_errors=True)
+    link_folder(base_dir, own["train"], "Training")
+    base = link_folder(base_dir, own["val"], "Validation")
     held_out = link_folder(Path(SCRATCH) / "part-b", part_b, "Testing")
     settings.INFERENCE_PREDICTOR = "ml.predict.Predictor"
     settings.REGISTRY_MODELS_DIR = Path(args.models_dir)
     settings.REGISTRY_BASE_DATA_DIR = base
-    settings.REGISTRY_TRAINING_ARGS = ["--lr", str(args.lr), "--patience", "3", "--threads", "2"]
+    settings.REGISTRY_TRAINING_ARGS = [
+        *("--lr", str(args.lr), "--patience", "3", "--threads", "2", "--val-fraction", "0")
+    ]
     settings.CELERY_TASK_ALWAYS_EAGER = True
 
     def user(name: str, role: Role) -> User:
@@ -306,7 +313,9 @@ def report(r: dict, args) -> str:
         "(its test split is held out from training by construction).",
         f"- Training job: fine-tune `{old}` for at most {args.epochs} epochs (learning rate "
         f"{args.lr}, early stopping) on the export plus the shipped model's own training and "
-        "validation images (the same files, from its split.csv); "
+        "validation images (the same files and the same train / validation roles, from its "
+        "split.csv, so the candidate's threshold and temperature are fitted on images neither "
+        "it nor its parent trained on); "
         f"{r['candidate_card']['epochs_run']} epochs ran; candidate `{new}`.",
         "",
         "## Part B: held out from both trainings",
