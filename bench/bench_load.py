@@ -42,6 +42,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from ml import DEFAULT_DATA_DIR  # noqa: E402
 from tests.faults.harness import (  # noqa: E402
     Api,
     PrivatePostgres,
@@ -53,7 +54,7 @@ from tests.faults.harness import (  # noqa: E402
     wait_until,
 )
 
-DATA = Path("/work/shared/data/sartaj-brain-mri")
+DATA = DEFAULT_DATA_DIR
 LABELS = ("glioma", "meningioma", "pituitary", "no_tumor")
 PASSWORD = "load-test password 42"  # noqa: S105 - users of a throwaway database
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')

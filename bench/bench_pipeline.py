@@ -40,7 +40,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-DATA = Path("/work/shared/data/sartaj-brain-mri/Testing")
+
+from ml import DEFAULT_DATA_DIR  # noqa: E402
+
+DATA = DEFAULT_DATA_DIR / "Testing"
 BROKER = "redis://127.0.0.1:6379/14"
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-DATA = Path("/work/shared/data/sartaj-brain-mri/Testing")
+from ml import DEFAULT_DATA_DIR
+
+DATA = DEFAULT_DATA_DIR / "Testing"
 
 
 def png_bytes(width: int = 64, height: int = 64, *, seed: int = 0, mode: str = "L") -> bytes:
