@@ -8,12 +8,13 @@ Steps, chosen to absorb scanner variation before the network sees an image:
 3. pad to a square with the background value (aspect ratio preserved), resize with
    antialiasing to ``size`` x ``size``,
 4. intensity normalisation, one of
-   - ``"equalize"`` (default since brain-mri-cnn-v3): rank-based histogram equalisation over
-     the tissue pixels: every pixel becomes the share of tissue pixels darker than it. Only
-     the order of intensities survives, so windowing, gain, gamma and much of the
-     sequence-brightness "style" of a source carry no signal (in the Sartaj Training folder
-     that style tells the classes apart better than the anatomy does);
-   - ``"percentile"`` (brain-mri-cnn-v2 and older manifests): map the [low, high]
+   - ``"equalize"``: rank-based histogram equalisation over the tissue pixels: every pixel
+     becomes the share of tissue pixels darker than it. Only the order of intensities
+     survives, so windowing, gain, gamma and much of the sequence-brightness "style" of a
+     source carry no signal (in the Sartaj Training folder that style tells the classes apart
+     better than the anatomy does). Tried for a v3 candidate: it did not generalise better to
+     the Testing sources (docs/ml/tried.md);
+   - ``"percentile"`` (the default, and the shipped brain-mri-cnn-v2): map the [low, high]
      percentiles to [0, 255], which undoes linear windowing / gain differences.
 
 The result is uint8 so a whole data set caches in a few tens of MB; the model input is that
@@ -42,7 +43,7 @@ class PreprocessConfig:
     crop_margin: float = 0.04  # fraction of the box side added around the crop
     low_percentile: float = 0.5
     high_percentile: float = 99.5
-    intensity: str = "equalize"  # "equalize" or "percentile" (see the module docstring)
+    intensity: str = "percentile"  # or "equalize" (see the module docstring)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -146,3 +146,17 @@ def test_cli_exits_zero_when_all_files_work(testing_images):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["label"] in CLASS_NAMES
+
+
+def test_every_shipped_model_folder_still_loads_and_predicts(testing_images):
+    # Other apps register every folder under models/ (v2 stays referenced), so each must load
+    # with today's preprocessing code and give a valid prediction.
+    from ml.predict import Predictor
+
+    folders = sorted(p.parent for p in (REPO / "models").glob("*/manifest.json"))
+    assert folders
+    for folder in folders:
+        predictor = Predictor(folder)
+        [result] = predictor.predict([testing_images[0][0]])
+        assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+        assert result.model_version == predictor.version
