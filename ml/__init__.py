@@ -13,7 +13,7 @@ CLASS_NAMES: tuple[str, ...] = ("glioma", "meningioma", "pituitary", "no_tumor")
 NO_TUMOR = "no_tumor"
 
 #: The model folder shipped with the repository; ``Predictor()`` loads it when no path is given.
-DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "brain-mri-cnn-v2"
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "brain-mri-cnn-v3"
 
 #: The public data set, checked out next to the repository (read-only).
 DEFAULT_DATA_DIR = (REPO_ROOT / ".." / "shared" / "data" / "sartaj-brain-mri").resolve()
