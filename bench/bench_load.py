@@ -317,7 +317,12 @@ def main() -> None:
     parser.add_argument("--predictor", choices=("real", "fake"), default="real")
     parser.add_argument("--warmup-scans", type=int, default=150)
     parser.add_argument("--warmup-seconds", type=float, default=30)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=REPO / "docs" / "bench-load.json",
+        help="also write the figures here (docs/reliability.md quotes them)",
+    )
     parser.add_argument("--logs", type=Path, help="keep the servers' logs in this folder")
     args = parser.parse_args()
 
