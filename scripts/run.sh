@@ -10,6 +10,8 @@ $py manage.py migrate --noinput
 $py manage.py create_demo_users
 # The shipped model becomes the active registry version on the first run (a no-op later).
 $py manage.py model_register --shipped --activate
+# The previous shipped model stays registered as a rollback target.
+$py manage.py model_register models/brain-mri-cnn-v2 >/dev/null
 $py manage.py collectstatic --noinput --verbosity 0
 echo "Serving on http://127.0.0.1:8000  (demo users: radiologist, technologist, admin, datateam;"
 echo "password: <username>-demo-pass)"
