@@ -343,9 +343,10 @@ SCAN_MAX_PIXELS = env_int("SCAN_MAX_PIXELS", 4096 * 4096, minimum=256)
 # DICOM: the key of the keyed hashes that replace UIDs and patient ids (docs/dicom.md). The
 # same original UID maps to the same replacement only while this stays the same: set it
 # explicitly in production and never rotate it with DJANGO_SECRET_KEY.
-DEID_SECRET = env_str("DEID_SECRET", None) or hashlib.sha256(
-    f"tumorapp.deid:{SECRET_KEY}".encode()
-).hexdigest()
+DEID_SECRET = (
+    env_str("DEID_SECRET", None)
+    or hashlib.sha256(f"tumorapp.deid:{SECRET_KEY}".encode()).hexdigest()
+)
 # Django refuses a multipart body with more files than this before our view runs.
 DATA_UPLOAD_MAX_NUMBER_FILES = SCAN_UPLOAD_MAX_FILES
 # Files above this spool to a temporary file instead of memory while the request is parsed.
