@@ -36,8 +36,9 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from bench.common import scratch_database  # noqa: E402
 
 LABELS = ("glioma", "meningioma", "pituitary", "no_tumor")
 
@@ -205,35 +206,31 @@ def main() -> None:
         child(args.child)
         return
 
-    setup_test_environment()
     database = connection.settings_dict
-    test_name = f"test_{database['NAME']}_exportbench"
-    database["TEST"]["NAME"] = test_name
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
-        started = time.perf_counter()
-        export_id = build(args.cases)
-        build_s = time.perf_counter() - started
-        user, host, port = database["USER"], database["HOST"], database["PORT"] or 5432
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"postgres://{user}@{host}:{port}/{test_name}",
-            "TUMORAPP_VAR_DIR": str(SCRATCH),
-        }
-        if database.get("PASSWORD"):
-            env["DATABASE_URL"] = (
-                f"postgres://{user}:{database['PASSWORD']}@{host}:{port}/{test_name}"
+        with scratch_database("exportbench") as test_name:
+            started = time.perf_counter()
+            export_id = build(args.cases)
+            build_s = time.perf_counter() - started
+            user, host, port = database["USER"], database["HOST"], database["PORT"] or 5432
+            env = {
+                **os.environ,
+                "DATABASE_URL": f"postgres://{user}@{host}:{port}/{test_name}",
+                "TUMORAPP_VAR_DIR": str(SCRATCH),
+            }
+            if database.get("PASSWORD"):
+                env["DATABASE_URL"] = (
+                    f"postgres://{user}:{database['PASSWORD']}@{host}:{port}/{test_name}"
+                )
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", str(export_id)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             )
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(export_id)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
+            result = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
         shutil.rmtree(SCRATCH, ignore_errors=True)
 
     assert result["status"] == "succeeded", result["error"]

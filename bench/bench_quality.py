@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,8 +30,10 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from bench.common import scratch_database, summary, timed  # noqa: E402
 
 LABELS = ("glioma", "meningioma", "pituitary", "no_tumor")
 BATCH = 5000
@@ -157,22 +158,6 @@ def build(n: int, days: int):
     return admin
 
 
-def timed(fn, runs: int) -> list[float]:
-    fn()  # warm-up: template loading and the first connection are not steady state
-    out = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
-
-
-def summary(ms: list[float]) -> str:
-    ordered = sorted(ms)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    return f"median {statistics.median(ms):7.1f} ms · p95 {p95:7.1f} ms · max {max(ms):7.1f} ms"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=100_000)
@@ -180,11 +165,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
 
-    setup_test_environment()
-    database = connection.settings_dict
-    database["TEST"]["NAME"] = f"test_{database['NAME']}_bench"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with scratch_database("bench"):
         started = time.perf_counter()
         admin = build(args.cases, args.days)
         build_s = time.perf_counter() - started
@@ -240,8 +221,6 @@ def main() -> None:
         total = Case.objects.filter(status=Case.Status.DONE).count()
         day_rows = DailyCounts.objects.count()
         default = QualityFilters.default()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
     lines = [
         "# Quality dashboard benchmark",

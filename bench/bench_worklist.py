@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,8 +26,10 @@ django.setup()
 
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from bench.common import scratch_database, summary, timed  # noqa: E402
 
 LABELS = ("glioma", "meningioma", "pituitary", "no_tumor")
 
@@ -114,33 +115,13 @@ def build(n: int):
     return readers[0]
 
 
-def timed(fn, runs: int) -> list[float]:
-    fn()  # warm-up: template loading and the first connection are not steady state
-    out = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - started) * 1000)
-    return out
-
-
-def summary(ms: list[float]) -> str:
-    ordered = sorted(ms)
-    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
-    return f"median {statistics.median(ms):6.1f} ms · p95 {p95:6.1f} ms · max {max(ms):6.1f} ms"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
 
-    setup_test_environment()
-    database = connection.settings_dict
-    database["TEST"]["NAME"] = f"test_{database['NAME']}_bench"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
+    with scratch_database("bench"):
         started = time.perf_counter()
         reader = build(args.cases)
         build_s = time.perf_counter() - started
@@ -181,8 +162,6 @@ def main() -> None:
             )
             plan = "\n".join(row[0] for row in cursor.fetchall())
         total = Case.objects.count()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
     lines = [
         "# Worklist benchmark",
