@@ -104,12 +104,10 @@ class TrainingDetailView(RoleRequiredMixin, DetailView):
     roles = VIEW_ROLES
     template_name = "registry/training_detail.html"
     context_object_name = "job"
+    slug_field = slug_url_kwarg = "public_id"
 
-    def get_object(self, queryset=None):
-        job = selectors.training_jobs().filter(public_id=self.kwargs["public_id"]).first()
-        if job is None:
-            raise Http404
-        return job
+    def get_queryset(self):
+        return selectors.training_jobs()
 
 
 class ComparisonCreateView(RoleRequiredMixin, FormView):
@@ -137,12 +135,10 @@ class ComparisonDetailView(RoleRequiredMixin, DetailView):
     roles = VIEW_ROLES
     template_name = "registry/comparison_detail.html"
     context_object_name = "comparison"
+    slug_field = slug_url_kwarg = "public_id"
 
-    def get_object(self, queryset=None):
-        comparison = selectors.comparisons().filter(public_id=self.kwargs["public_id"]).first()
-        if comparison is None:
-            raise Http404
-        return comparison
+    def get_queryset(self):
+        return selectors.comparisons()
 
     def get_context_data(self, **kwargs):
         comparison = self.object
