@@ -129,15 +129,23 @@ def _intensity_curve(x: tf.Tensor, seed_knots: tf.Tensor, seed_strength: tf.Tens
     return tf.reshape(lo + frac * (hi - lo), shape)
 
 
-def outlier_exposure_loss(n_classes: int, outlier_weight: float = 0.5):
+def outlier_exposure_loss(
+    n_classes: int, outlier_weight: float = 0.5, label_smoothing: float = 0.0
+):
     """Cross-entropy for labels < n_classes; label n_classes marks a non-MRI image, whose
-    softmax is pushed towards uniform (Hendrycks et al., "Outlier Exposure", 2019)."""
+    softmax is pushed towards uniform (Hendrycks et al., "Outlier Exposure", 2019).
+
+    With ``label_smoothing`` eps > 0 the target of an MRI image is (1 - eps) on its class plus
+    eps spread evenly over all classes, so the network is not pushed to ever larger logits
+    by images it can only tell apart by their source."""
 
     def loss(y_true, logits):
         y = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
         log_p = tf.nn.log_softmax(logits)
         ce = -tf.gather(log_p, tf.minimum(y, n_classes - 1), batch_dims=1)
         uniform_ce = -tf.reduce_mean(log_p, axis=-1)
+        if label_smoothing > 0:
+            ce = (1.0 - label_smoothing) * ce + label_smoothing * uniform_ce
         return tf.where(y >= n_classes, outlier_weight * uniform_ce, ce)
 
     return loss

@@ -1,6 +1,7 @@
 """Decide between a shipped model and a candidate on validation data only (never Testing).
 
-    python -m ml.select --baseline models/brain-mri-cnn-v2 --candidate DIR [--out FILE]
+    python -m ml.select --baseline models/brain-mri-cnn-v2 --candidate DIR
+                        [--require-b-sensitivity] [--out FILE]
 
 The rule (fixed before any candidate was evaluated on Testing; docs/ml/selection.md):
 
@@ -13,7 +14,9 @@ The rule (fixed before any candidate was evaluated on Testing; docs/ml/selection
 
 The candidate replaces the baseline when (a) it loses nothing that matters on set A:
 4-class accuracy at most 3 points lower and tumour ROC AUC at most 0.01 lower, and (b) it
-is more accurate than the baseline on set B.
+is more accurate than the baseline on set B. With ``--require-b-sensitivity`` (the rule of
+round v4, docs/ml/tried.md) it must also (c) miss no larger share of set B's tumours at its
+own threshold than the baseline at the baseline's.
 """
 
 from __future__ import annotations
@@ -77,7 +80,9 @@ def _figures(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
     return out
 
 
-def select(baseline: Path, candidate: Path, data_dir: Path) -> dict:
+def select(
+    baseline: Path, candidate: Path, data_dir: Path, *, require_b_sensitivity: bool = False
+) -> dict:
     set_a = sorted(_rows(baseline, "val"))
     cand_val = _rows(candidate, "val")
     with open(candidate / artefact.SPLIT_FILE, newline="") as f:
@@ -95,15 +100,24 @@ def select(baseline: Path, candidate: Path, data_dir: Path) -> dict:
             "set_a": _figures(*_scores(model_dir, data_dir, set_a), threshold),
             "set_b": _figures(*_scores(model_dir, data_dir, set_b), threshold),
         }
-    a_base, a_cand = result["baseline"]["set_a"], result["candidate"]["set_a"]
-    b_base, b_cand = result["baseline"]["set_b"], result["candidate"]["set_b"]
-    result["rule"] = {
+    result["rule"] = rule(
+        result["baseline"], result["candidate"], require_b_sensitivity=require_b_sensitivity
+    )
+    result["ship_candidate"] = all(result["rule"].values())
+    return result
+
+
+def rule(base: dict, cand: dict, *, require_b_sensitivity: bool = False) -> dict[str, bool]:
+    """Each criterion of the rule from both models' set A / set B figures (see the docstring)."""
+    a_base, a_cand, b_base, b_cand = base["set_a"], cand["set_a"], base["set_b"], cand["set_b"]
+    out = {
         "a_accuracy_within_3_points": a_cand["accuracy"] >= a_base["accuracy"] - 0.03,
         "a_roc_auc_within_0.01": a_cand["roc_auc"] >= a_base["roc_auc"] - 0.01,
         "b_accuracy_higher": b_cand["accuracy"] > b_base["accuracy"],
     }
-    result["ship_candidate"] = all(result["rule"].values())
-    return result
+    if require_b_sensitivity:
+        out["b_sensitivity_not_lower"] = b_cand["sensitivity"] >= b_base["sensitivity"]
+    return out
 
 
 def _config(model_dir: Path):
@@ -117,9 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline", type=Path, required=True)
     p.add_argument("--candidate", type=Path, required=True)
     p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument(
+        "--require-b-sensitivity",
+        action="store_true",
+        help="the candidate's tumour sensitivity on set B must not be lower than the baseline's",
+    )
     p.add_argument("--out", type=Path, help="write the result as JSON here too")
     args = p.parse_args(argv)
-    result = select(args.baseline, args.candidate, args.data)
+    result = select(
+        args.baseline, args.candidate, args.data, require_b_sensitivity=args.require_b_sensitivity
+    )
     text = json.dumps(result, indent=1)
     if args.out:
         args.out.write_text(text + "\n")

@@ -2,13 +2,17 @@
 
     python -m ml.train [--data DIR] [--extra DIR ...] [--out DIR] [--epochs N] [--seed N]
                        [--intensity percentile|equalize] [--off-source-val F] [--tta-flip]
+                       [--source-aug N] [--label-smoothing EPS]
                        [--init-from MODELDIR] [--version NAME]
 
 1. Scan the data (decode checks, hashes, cached preprocessed pixels) and split it so that no
    duplicate cluster straddles train / validation / test; the official Testing folder is
    only ever the test set and is not touched here.
 2. Train with scanner-variation augmentation, class weights, outlier exposure (generated
-   non-MRI images) and early stopping on the validation loss (best weights restored).
+   non-MRI images) and early stopping on the validation loss (best weights restored). With
+   ``--source-aug N``, N source-randomised copies of every training image (ml.source_aug:
+   framing, resolution, JPEG re-compression, applied before preprocessing) are drawn in
+   advance and each step trains on one of them or the clean image, picked at random.
 3. On validation only (as it is and under simulated scanner shift): fit the temperature,
    choose the tumour threshold for the target sensitivity (with ``--off-source-val``, also
    reached on the held-out tumours from minority sources alone: leave-source-out
@@ -89,6 +93,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=False,
         help="average the logits over a left-right flip (training-time calibration and prediction)",
     )
+    p.add_argument(
+        "--source-aug",
+        type=int,
+        default=0,
+        help="source-randomised copies per training image (ml.source_aug); 0 turns it off",
+    )
+    p.add_argument(
+        "--label-smoothing", type=float, default=0.0, help="label smoothing of the MRI targets"
+    )
     p.add_argument("--target-sensitivity", type=float, default=TARGET_SENSITIVITY)
     p.add_argument(
         "--init-from",
@@ -166,6 +179,28 @@ def train(args: argparse.Namespace) -> Path:
     )
     n_classes = len(CLASS_NAMES)
     x_fit = np.concatenate([x_train, outliers])
+    if args.source_aug > 0:
+        from ml.source_aug import source_variants
+
+        t0 = time.time()
+        train_paths = [table.paths[i] for i in np.flatnonzero(tr)]
+        variants = source_variants(
+            Path(table.root.split(";")[0]),
+            train_paths,
+            args.source_aug,
+            config,
+            seed=args.seed,
+            use_cache=not args.no_cache,
+        )
+        print(f"source-randomised variants {variants.shape} in {time.time() - t0:.0f} s")
+        # Row i of x_fit holds its choices: the clean image then its variants (outliers have
+        # no original to re-encode: their choices are all the clean image).
+        x_fit = np.concatenate(
+            [
+                np.concatenate([x_train[:, None], variants], axis=1),
+                np.repeat(outliers[:, None], args.source_aug + 1, axis=1),
+            ]
+        )
     y_fit = np.concatenate([y_train, np.full(len(outliers), n_classes)])
     w_fit = np.array([class_weight.get(int(y), 1.0) for y in y_fit], dtype=np.float32)
 
@@ -179,12 +214,21 @@ def train(args: argparse.Namespace) -> Path:
     )
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
-        loss=outlier_exposure_loss(n_classes),
+        loss=outlier_exposure_loss(n_classes, label_smoothing=args.label_smoothing),
         metrics=["accuracy"],
     )
 
     def augment_batch(i, batch):
         x, y, w = batch
+        if args.source_aug > 0:  # pick one of each row's choices
+            k = tf.random.stateless_uniform(
+                [args.batch_size],
+                tf.stack([tf.constant(args.seed + 7, tf.int64), i]),
+                0,
+                args.source_aug + 1,
+                dtype=tf.int32,
+            )
+            x = tf.gather(x, k, batch_dims=1)
         x = tf.cast(x, tf.float32)[..., None] / 255.0
         return augment(x, tf.stack([tf.constant(args.seed, tf.int64), i])), y, w
 
@@ -319,6 +363,8 @@ def train(args: argparse.Namespace) -> Path:
             "batch_size": args.batch_size,
             "learning_rate": args.lr,
             "off_source_val": args.off_source_val,
+            "source_aug": args.source_aug,
+            "label_smoothing": args.label_smoothing,
             "width": args.width,
             "params": int(model.count_params()),
             "class_weight": class_weight,

@@ -62,3 +62,22 @@ def test_tiny_training_run_writes_a_loadable_model_folder(tmp_path):
     predictor = Predictor(out)
     [r] = predictor.predict([tmp_path / "data" / "Testing" / "no_tumor" / "0.png"], heatmap=True)
     assert r.model_version == "smoke-test" and r.heatmap.shape == (80, 72)
+
+
+def test_source_randomised_training_with_label_smoothing_records_its_recipe(tmp_path):
+    # Given a tiny image folder
+    _synthetic_folder(tmp_path / "data")
+    out = tmp_path / "model"
+    # When training runs with source-randomised copies and label smoothing
+    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--epochs", "1", "--size", "32"]
+    args += ["--width", "4", "--batch-size", "8", "--val-fraction", "0.25", "--no-cache"]
+    args += ["--source-aug", "2", "--label-smoothing", "0.1", "--intensity", "equalize"]
+    assert train_main([*args, "--version", "smoke-source-aug"]) == 0
+    # Then the model folder loads and its manifest names the recipe
+    training = artefact.read_manifest(out)["training"]
+    assert training["source_aug"] == 2 and training["label_smoothing"] == 0.1
+
+    from ml.predict import Predictor
+
+    [r] = Predictor(out).predict([tmp_path / "data" / "Testing" / "no_tumor" / "0.png"])
+    assert abs(sum(r.probabilities.values()) - 1.0) < 1e-5
