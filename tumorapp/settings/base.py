@@ -200,7 +200,9 @@ CSRF_COOKIE_SAMESITE = "Lax"
 
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Lock the pair, not each part: a hospital's workstations often share one NAT address, and a
+# per-address lock would shut out every colleague behind it after one user's typos.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 # Renders the locked page (or the API's error) and writes the LOCKED_OUT audit event.
