@@ -105,8 +105,8 @@ def _seeded_site_env(private_pg, private_redis, static_root, media, cases: int):
     return env, json.loads(seeded.stdout.strip().splitlines()[-1])
 
 
-def _signed_in_page(base: str, path: str) -> int:
-    """Sign in through the login form, as a browser does, and open ``path``."""
+def _signed_in(base: str) -> requests.Session:
+    """A browser signed in through the login form."""
     browser = requests.Session()
     form = browser.get(f"{base}/accounts/login/", timeout=10)
     found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
@@ -118,7 +118,7 @@ def _signed_in_page(base: str, path: str) -> int:
         headers={"Referer": f"{base}/accounts/login/"},
         timeout=10,
     )
-    return browser.get(base + path, timeout=10, allow_redirects=False).status_code
+    return browser
 
 
 def test_a_database_crash_mid_reviews_loses_and_doubles_no_read(
@@ -137,11 +137,17 @@ def test_a_database_crash_mid_reviews_loses_and_doubles_no_read(
     wait_until(
         lambda: sum(len(r.reported) for r in readers) >= 8, timeout=60, what="the first reads"
     )
+    browser = _signed_in(site.base)
     private_pg.stop("immediate")
+    during = browser.get(f"{site.base}/worklist/", timeout=10, allow_redirects=False)
     time.sleep(4)
     private_pg.start()
     for reader in readers:
         reader.join(timeout=200)
+    # then a page opened while the database was down said so: 503, try again shortly
+    assert during.status_code == 503, during.text[:200]
+    assert int(during.headers["Retry-After"]) > 0
+    assert "Temporarily unavailable" in during.text
     # then the clients saw the outage (503s or dropped connections) and no other error
     assert not any(r.is_alive() for r in readers)
     assert [e for r in readers for e in r.errors] == []
@@ -174,7 +180,7 @@ def test_a_database_crash_mid_reviews_loses_and_doubles_no_read(
     assert audited == dict.fromkeys(reads, 1)
     # and the pages work again without restarting the site
     assert requests.get(f"{site.base}/health/", timeout=10).status_code == 200
-    assert _signed_in_page(site.base, "/worklist/") == 200
+    assert browser.get(f"{site.base}/worklist/", timeout=10).status_code == 200
 
 
 def test_a_database_crash_mid_predictions_loses_and_doubles_no_scan(
