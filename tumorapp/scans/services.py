@@ -132,15 +132,18 @@ def _dicom_fields(image: IngestedImage) -> dict:
     }
 
 
-@transaction.atomic
 def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=None) -> Scan:
     """Store the re-encoded image under its content hash, insert the scan and its queued
-    inference run, and audit the upload; the run's task is sent only after commit. A DICOM
-    slice also stores its 16-bit pixels and de-identified file, and keeps no file name
-    (names of DICOM exports often carry the patient's); one to quarantine gets no run.
+    inference run, and audit the upload in one transaction; the run's task is sent only
+    after commit. A DICOM slice also stores its 16-bit pixels and de-identified file, and
+    keeps no file name (names of DICOM exports often carry the patient's); one to quarantine
+    gets no run.
 
-    The files are written first (the worker must find them); if the insert fails, files this
-    call wrote are deleted again, so a failed upload leaves nothing behind.
+    The files are written first (the worker must find them); if the transaction rolls back,
+    at the insert or at the commit itself, the files this call wrote are deleted again, so a
+    failed upload leaves nothing behind. Files that were already stored stay. (Called inside
+    a caller's transaction, the commit is the caller's: a rollback after this returns keeps
+    the files.)
     """
     key = scan_storage_key(image.sha256)
     files = {key: image.png}
@@ -157,6 +160,8 @@ def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=Non
             written.append(saved)
             if saved != name:
                 raise IntegrityError(f"storage renamed {name}: it was written concurrently")
+        # The commit happens inside the try: a deferred constraint or a connection lost at
+        # COMMIT rolls the scan back too, and its files must go with it.
         with transaction.atomic():
             scan = Scan.objects.create(
                 uploaded_by=uploaded_by,
