@@ -25,6 +25,7 @@ class ReviewForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
     )
     poor_image_quality = forms.BooleanField(required=False, label="Poor image quality")
+    key_slice = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 
 class InitialLabelForm(forms.Form):

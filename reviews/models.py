@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from tumorapp.inference.models import Prediction
-from tumorapp.scans.models import Scan
+from tumorapp.scans.models import Scan, Study
 
 
 class TumourClass(models.TextChoices):
@@ -45,7 +45,11 @@ class SiteOptions(models.Model):
 
 
 class Case(models.Model):
-    """One scan waiting for (or done with) radiologist reads.
+    """One scan, or one DICOM study with all its slices, waiting for (or done with) reads.
+
+    A DICOM study is one case: ``study`` is set and ``scan`` is its key slice, the slice
+    whose prediction is the most urgent while the case waits (the reader sees and can move
+    through every slice of the study). PNG and JPEG uploads are one case per scan.
 
     ``priority`` is denormalised when the prediction lands (and lowered by escalation) so the
     worklist and the next-case claim are one indexed ``ORDER BY priority, opened_at``.
@@ -71,6 +75,9 @@ class Case(models.Model):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     scan = models.OneToOneField(Scan, on_delete=models.CASCADE, related_name="case")
+    study = models.ForeignKey(
+        Study, null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
+    )
     prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="+")
     ai_label = models.CharField(max_length=16, choices=TumourClass.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.FIRST_READ)
@@ -103,6 +110,14 @@ class Case(models.Model):
                 condition=~models.Q(status="done"),
                 name="case_open_triage",
             ),
+        ]
+        constraints = [
+            # Slices arriving after a study was reported open a new case for that study.
+            models.UniqueConstraint(
+                fields=["study"],
+                condition=~models.Q(status="done"),
+                name="one_open_case_per_study",
+            )
         ]
 
     def __str__(self) -> str:
@@ -142,6 +157,11 @@ class Review(models.Model):
     label = models.CharField(max_length=16, choices=TumourClass.choices)
     reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
     note = models.TextField(blank=True)
+    # Study cases: the slice the reader had on screen when submitting, the one that shows
+    # the finding. The export labels this slice (the case's key slice when empty).
+    key_scan = models.ForeignKey(
+        Scan, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     poor_image_quality = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -6,10 +6,12 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from reviews.models import Case, Review
+from tumorapp.inference.models import Prediction
+from tumorapp.scans.models import Scan
 
 WORKLIST_PAGE_SIZE = 50
 
@@ -37,10 +39,17 @@ def worklist_for(*, filters: WorklistFilters, limit: int = WORKLIST_PAGE_SIZE) -
         cases = cases.filter(opened_at__gte=start)
     if filters.reader_id:
         cases = cases.filter(claimed_by_id=filters.reader_id)
+    study_slices = (
+        Scan.objects.filter(series__study=OuterRef("study"))
+        .exclude(status=Scan.Status.QUARANTINED)
+        .values("series__study")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return list(
-        cases.select_related("scan", "prediction", "claimed_by").order_by("priority", "opened_at")[
-            :limit
-        ]
+        cases.select_related("scan", "prediction", "claimed_by")
+        .annotate(study_slices=Subquery(study_slices))
+        .order_by("priority", "opened_at")[:limit]
     )
 
 
@@ -54,8 +63,50 @@ def worklist_counts() -> dict[str, int]:
 
 def case_detail(*, public_id) -> Case:
     return Case.objects.select_related(
-        "scan", "prediction", "claimed_by", "first_reader", "second_reader"
+        "scan__series", "study", "prediction", "claimed_by", "first_reader", "second_reader"
     ).get(public_id=public_id)
+
+
+def case_slices(*, case: Case) -> QuerySet[Scan]:
+    """The slices a case covers, in series and instance order.
+
+    A PNG or JPEG case is its one scan. A study case covers the study's slices that are not
+    another case's key slice, uploaded after the study's previous report (if any) and, once
+    reported, up to its own report (later slices open the next case of the study).
+    """
+    scans = Scan.objects.exclude(status=Scan.Status.QUARANTINED)
+    if case.study_id is None:
+        return scans.filter(pk=case.scan_id)
+    scans = scans.filter(Q(series__study_id=case.study_id), Q(case__isnull=True) | Q(case=case))
+    previous = (
+        Case.objects.filter(study_id=case.study_id, decided_at__lt=case.opened_at)
+        .exclude(pk=case.pk)
+        .aggregate(last=Max("decided_at"))["last"]
+    )
+    if previous is not None:
+        scans = scans.filter(uploaded_at__gt=previous)
+    if case.decided_at is not None:
+        scans = scans.filter(uploaded_at__lte=case.decided_at)
+    return scans.order_by(
+        "series__series_number", "series_id", "instance_number", "frame_number", "pk"
+    )
+
+
+@dataclass(frozen=True)
+class Slice:
+    scan: Scan
+    prediction: Prediction | None  # the latest; None while the model has not read it
+
+
+def case_slices_with_predictions(*, case: Case) -> list[Slice]:
+    """The case's slices, each with its latest prediction (two queries)."""
+    scans = list(case_slices(case=case).select_related("series"))
+    latest: dict[int, Prediction] = {}
+    for prediction in Prediction.objects.filter(scan__in=[s.pk for s in scans]).order_by(
+        "scan_id", "-created_at", "-pk"
+    ):
+        latest.setdefault(prediction.scan_id, prediction)
+    return [Slice(scan=s, prediction=latest.get(s.pk)) for s in scans]
 
 
 def review_by_reader(*, case_public_id, reader) -> Review | None:

@@ -1,16 +1,39 @@
 from rest_framework import serializers
 
+from reviews import selectors
 from reviews.models import Case, Review, TumourClass
 
 
 class CaseSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    scan = serializers.UUIDField(source="scan.public_id", read_only=True)
+    scan = serializers.UUIDField(
+        source="scan.public_id", read_only=True, help_text="the key slice (a study's most urgent)"
+    )
+    study = serializers.UUIDField(source="study.public_id", read_only=True, allow_null=True)
+    slices = serializers.SerializerMethodField(
+        help_text="the case's scans in series and instance order (one for PNG and JPEG)"
+    )
     band = serializers.CharField(source="band.label", read_only=True)
 
     class Meta:
         model = Case
-        fields = ["id", "scan", "status", "band", "priority", "opened_at", "lease_expires_at"]
+        fields = [
+            "id",
+            "scan",
+            "study",
+            "slices",
+            "status",
+            "band",
+            "priority",
+            "opened_at",
+            "lease_expires_at",
+        ]
+
+    def get_slices(self, case: Case) -> list[str]:
+        if case.study_id is None:
+            return [str(case.scan.public_id)]
+        ids = selectors.case_slices(case=case).values_list("public_id", flat=True)
+        return [str(i) for i in ids]
 
 
 class AiAnswerSerializer(serializers.Serializer):
@@ -25,6 +48,12 @@ class ReviewInSerializer(serializers.Serializer):
     reason = serializers.ChoiceField(choices=Review.Reason.choices, required=False, default="")
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
     poor_image_quality = serializers.BooleanField(required=False, default=False)
+    key_slice = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="the scan (one of the case's slices) that shows the finding",
+    )
 
 
 class ReviewOutSerializer(serializers.ModelSerializer):
@@ -36,6 +65,7 @@ class ReviewOutSerializer(serializers.ModelSerializer):
     ai_label = serializers.CharField(read_only=True)
     initial_label = serializers.CharField(read_only=True)
     label = serializers.CharField(read_only=True)
+    key_slice = serializers.UUIDField(source="key_scan.public_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Review
@@ -49,6 +79,7 @@ class ReviewOutSerializer(serializers.ModelSerializer):
             "reason",
             "note",
             "poor_image_quality",
+            "key_slice",
             "created_at",
             "case_status",
             "final_label",

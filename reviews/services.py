@@ -11,10 +11,12 @@ from django.db.models import Q
 from django.db.models.functions import Mod
 from django.utils import timezone
 
+from reviews import selectors
 from reviews.models import Case, Review, SiteOptions, TumourClass
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.inference.models import Prediction
+from tumorapp.scans.models import Study
 
 # A prediction whose top class holds less than this is "uncertain" for triage: the model
 # cannot tell the classes apart, which is where a reader's time is best spent early.
@@ -36,29 +38,96 @@ def triage_priority(*, prediction: Prediction) -> int:
 
 @transaction.atomic
 def case_open_for_prediction(*, prediction: Prediction) -> Case:
-    """Put the scan of a freshly stored prediction on the worklist (or re-rank it).
+    """Put the scan of a freshly stored prediction on the worklist (or re-rank its case).
 
-    The inference task calls this once the prediction row is saved. A case already reported
-    keeps its reads; a newer model's prediction only re-ranks a case still waiting.
+    The inference task calls this once the prediction row is saved. A DICOM slice joins its
+    study's case (see ``_study_case_for``); any other scan is a case of its own. A case
+    already read keeps its reads; a newer prediction only re-ranks a case still waiting.
     """
+    scan = prediction.scan
+    if scan.series_id is not None:
+        return _study_case_for(prediction=prediction, study_id=scan.series.study_id)
     case = Case.objects.select_for_update().filter(scan_id=prediction.scan_id).first()
-    priority = triage_priority(prediction=prediction)
     if case is None:
         return Case.objects.create(
             scan_id=prediction.scan_id,
             prediction=prediction,
             ai_label=prediction.label,
-            priority=priority,
+            priority=triage_priority(prediction=prediction),
             opened_at=timezone.now(),
         )
-    if case.status == Case.Status.FIRST_READ and case.first_reader_id is None:
-        if case.priority < 1000:
-            priority %= 1000  # an escalated case stays escalated
-        case.prediction = prediction
-        case.ai_label = prediction.label
-        case.priority = priority
-        case.save(update_fields=["prediction", "ai_label", "priority"])
+    if _waiting(case):
+        _rank(case, prediction)
     return case
+
+
+def _waiting(case: Case) -> bool:
+    return case.status == Case.Status.FIRST_READ and case.first_reader_id is None
+
+
+def _rank(case: Case, prediction: Prediction) -> None:
+    priority = triage_priority(prediction=prediction)
+    if case.priority < 1000:
+        priority %= 1000  # an escalated case stays escalated
+    case.scan_id = prediction.scan_id
+    case.prediction = prediction
+    case.ai_label = prediction.label
+    case.priority = priority
+    case.save(update_fields=["scan", "prediction", "ai_label", "priority"])
+
+
+def _study_case_for(*, prediction: Prediction, study_id: int) -> Case:
+    """The case of a DICOM study, opened by its first predicted slice.
+
+    1. Lock the study row, so slices of one study predicted at once by several workers
+       open one case, not one each.
+    2. An open case of the study takes the slice. While it waits for its first read, its
+       key slice becomes the slice whose latest prediction is the most urgent, and the
+       case takes that prediction's class and priority.
+    3. With no open case: a slice uploaded before the study's last report was part of what
+       the reader saw, so nothing opens; a slice uploaded later opens a new case.
+    """
+    Study.objects.select_for_update().get(pk=study_id)
+    case = (
+        Case.objects.select_for_update()
+        .filter(study_id=study_id)
+        .exclude(status=Case.Status.DONE)
+        .first()
+    )
+    if case is None:
+        reported = (
+            Case.objects.filter(study_id=study_id, decided_at__isnull=False)
+            .order_by("-decided_at")
+            .first()
+        )
+        if reported is not None and prediction.scan.uploaded_at <= reported.decided_at:
+            return reported
+        return Case.objects.create(
+            scan_id=prediction.scan_id,
+            study_id=study_id,
+            prediction=prediction,
+            ai_label=prediction.label,
+            priority=triage_priority(prediction=prediction),
+            opened_at=timezone.now(),
+        )
+    if _waiting(case):
+        _rank(case, most_urgent_slice_prediction(case=case))
+    return case
+
+
+def most_urgent_slice_prediction(*, case: Case) -> Prediction:
+    """The latest prediction of each of the case's slices, the most urgent of them (ties go
+    to the case's current key slice, then to the lowest slice)."""
+    latest: dict[int, Prediction] = {}
+    rows = Prediction.objects.filter(scan__in=selectors.case_slices(case=case)).order_by(
+        "scan_id", "-created_at", "-pk"
+    )
+    for prediction in rows:
+        latest.setdefault(prediction.scan_id, prediction)
+    return min(
+        latest.values() or [case.prediction],
+        key=lambda p: (triage_priority(prediction=p), p.scan_id != case.scan_id, p.scan_id),
+    )
 
 
 def cases_escalate(*, now=None) -> int:
@@ -191,12 +260,14 @@ def review_submit(
     reason: str = "",
     note: str = "",
     poor_image_quality: bool = False,
+    key_slice=None,
     request=None,
 ) -> Review:
     """Record the claim holder's read and move the case along the double-reading path.
 
     1. Check the claim and the answer (a correction of the AI needs a reason; a blind site
-       needs the initial class first).
+       needs the initial class first; a key slice, given by its scan's public id, must be
+       one of the case's slices).
     2. Store the read: first, second (blinded to the first) or adjudication.
     3. First read: report it, unless it is sampled for double reading or contradicts a
        confident AI, then it waits for a second reader. Second read: agreement reports,
@@ -213,6 +284,11 @@ def review_submit(
         raise ValidationError({"reason": "Unknown reason."})
     if ai_is_hidden(case=case, options=options):
         raise ValidationError("Record your initial class before the AI's answer is shown.")
+    key_scan = None
+    if key_slice:
+        key_scan = selectors.case_slices(case=case).filter(public_id=key_slice).first()
+        if key_scan is None:
+            raise ValidationError({"key_slice": "That slice is not part of this case."})
     kind = {
         Case.Status.FIRST_READ: Review.Kind.FIRST,
         Case.Status.SECOND_READ: Review.Kind.SECOND,
@@ -228,6 +304,7 @@ def review_submit(
         reason=reason,
         note=note.strip(),
         poor_image_quality=poor_image_quality,
+        key_scan=key_scan,
     )
     now = timezone.now()
     if kind == Review.Kind.FIRST:
@@ -263,6 +340,7 @@ def review_submit(
             "ai_label": case.ai_label,
             "initial_label": review.initial_label,
             "reason": review.reason,
+            "key_slice": str(key_scan.public_id) if key_scan else "",
             "case_status": case.status,
         },
     )

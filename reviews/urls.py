@@ -16,6 +16,21 @@ urlpatterns = [
         views.CaseFileView.as_view(kind="heatmap"),
         name="case_heatmap",
     ),
+    path(
+        "cases/<uuid:public_id>/slices/<uuid:scan_id>/image/",
+        views.CaseSliceFileView.as_view(kind="image"),
+        name="slice_image",
+    ),
+    path(
+        "cases/<uuid:public_id>/slices/<uuid:scan_id>/pixels/",
+        views.CaseSliceFileView.as_view(kind="pixels"),
+        name="slice_pixels",
+    ),
+    path(
+        "cases/<uuid:public_id>/slices/<uuid:scan_id>/heatmap/",
+        views.CaseSliceFileView.as_view(kind="heatmap"),
+        name="slice_heatmap",
+    ),
     path("agreement/", views.AgreementView.as_view(), name="agreement"),
     path("site-options/", views.SiteOptionsView.as_view(), name="site_options"),
 ]

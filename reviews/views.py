@@ -20,6 +20,7 @@ from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
+from tumorapp.dicom.files import pixels_response
 
 
 def _radiologists():
@@ -111,6 +112,11 @@ class CaseView(RoleRequiredMixin, TemplateView):
         # Reads stay hidden while a case waits for a blinded second read or adjudication
         # by someone else; the adjudicator sees both reads.
         show_reads = not case.is_open or (holds and case.status == Case.Status.ADJUDICATION)
+        slices = selectors.case_slices_with_predictions(case=case) if case.study_id else []
+        # A blind reader starts at the first slice: the key slice would give the AI away.
+        start = 0 if ai_hidden else next(
+            (i for i, s in enumerate(slices) if s.scan.pk == case.scan_id), 0
+        )
         return super().get_context_data(
             case=case,
             holds=holds,
@@ -121,6 +127,8 @@ class CaseView(RoleRequiredMixin, TemplateView):
             classes=list(enumerate(TumourClass.choices, start=1)),
             reasons=Review.Reason.choices,
             reviews=list(selectors.case_reviews(case=case)) if show_reads else [],
+            slices=slices,
+            start_slice=start,
             **kwargs,
         )
 
@@ -151,8 +159,29 @@ class CaseView(RoleRequiredMixin, TemplateView):
         return redirect("reviews:case", public_id=case.public_id)
 
 
+def _file_response(name: str):
+    if not name or not default_storage.exists(name):
+        raise Http404
+    response = FileResponse(default_storage.open(name, "rb"))
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _viewable_case(request, public_id) -> Case:
+    case = Case.objects.select_related("scan", "prediction").filter(public_id=public_id).first()
+    if case is None or not rules.can_view_case(request.user, case):
+        raise Http404
+    return case
+
+
+def _heatmap_hidden(request, case: Case) -> bool:
+    """The heat map gives the AI's answer away: a blind reader gets it only afterwards."""
+    holds = rules.can_review_case(request.user, case)
+    return holds and services.ai_is_hidden(case=case, options=SiteOptions.current())
+
+
 class CaseFileView(RoleRequiredMixin, View):
-    """Serves a case's scan image or heat map through the role and object checks.
+    """Serves a case's key-slice image or heat map through the role and object checks.
 
     The review page that embeds the file already wrote the case's audit event, so the bytes
     themselves are not audited again.
@@ -162,21 +191,32 @@ class CaseFileView(RoleRequiredMixin, View):
     kind = "image"
 
     def get(self, request, public_id):
-        case = Case.objects.select_related("scan", "prediction").filter(public_id=public_id).first()
-        if case is None or not rules.can_view_case(request.user, case):
+        case = _viewable_case(request, public_id)
+        if self.kind == "image":
+            return _file_response(case.scan.image.name)
+        hidden = _heatmap_hidden(request, case)
+        return _file_response("" if hidden else case.prediction.heatmap.name)
+
+
+class CaseSliceFileView(RoleRequiredMixin, View):
+    """One slice of a study case: its 8-bit image, 16-bit pixels or latest heat map, for
+    slices of that case only (the case page wrote the audit event)."""
+
+    roles = (Role.RADIOLOGIST,)
+    kind = "image"
+
+    def get(self, request, public_id, scan_id):
+        case = _viewable_case(request, public_id)
+        scan = selectors.case_slices(case=case).filter(public_id=scan_id).first()
+        if scan is None:
             raise Http404
         if self.kind == "image":
-            name = case.scan.image.name
-        else:
-            # The heat map gives the AI's answer away: a blind reader gets it only afterwards.
-            holds = rules.can_review_case(request.user, case)
-            hidden = holds and services.ai_is_hidden(case=case, options=SiteOptions.current())
-            name = "" if hidden else case.prediction.heatmap.name
-        if not name or not default_storage.exists(name):
-            raise Http404
-        response = FileResponse(default_storage.open(name, "rb"))
-        response["Cache-Control"] = "private, no-store"
-        return response
+            return _file_response(scan.image.name)
+        if self.kind == "pixels":
+            return pixels_response(scan)
+        prediction = scan.predictions.order_by("-created_at", "-pk").first()
+        hidden = prediction is None or _heatmap_hidden(request, case)
+        return _file_response("" if hidden else prediction.heatmap.name)
 
 
 class AgreementView(RoleRequiredMixin, TemplateView):

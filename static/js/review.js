@@ -12,26 +12,17 @@
   // Pixel units: 8-bit images are 0..255; 16-bit DICOM slices are in modality units, where
   // presets and mouse steps scale by `unit` and the default window comes from the header.
   const units = { min: 0, unit: 1, defaults: [255, 128] };
-  const image = new Image();
-  const heat = new Image();
-  let pixels = null;        // greyscale source values, one per pixel
+  let heat = null;          // the shown slice's heat map, once loaded
+  let pixels = null;        // greyscale source values of the shown slice, one per pixel
   let scratch = null;       // offscreen canvas holding the windowed slice
-  let heatReady = false;
-
-  function loadSlice() {
-    const off = document.createElement("canvas");
-    off.width = image.naturalWidth;
-    off.height = image.naturalHeight;
-    const octx = off.getContext("2d");
-    octx.drawImage(image, 0, 0);
-    const data = octx.getImageData(0, 0, off.width, off.height).data;
-    pixels = new Uint8ClampedArray(off.width * off.height);
-    for (let i = 0, j = 0; j < pixels.length; i += 4, j += 1) {
-      pixels[j] = (data[i] * 299 + data[i + 1] * 587 + data[i + 2] * 114) / 1000;
-    }
-    scratch = off;
-    render();
-  }
+  let windowTouched = false;
+  // A study case lists its slices as buttons (#slice-strip); a single image is a list of one
+  // made from the viewer's own data-* attributes.
+  const chips = Array.prototype.slice.call(document.querySelectorAll("#slice-strip .slice-chip"));
+  const slices = chips.length ? chips.map(function (chip) { return chip.dataset; }) : [viewer.dataset];
+  const cache = new Map();  // slice index -> promise of {pixels, width, height, depth, low, high}
+  const heats = new Map();  // slice index -> promise of its loaded heat map (or null)
+  let current = -1;
 
   function windowed() {
     const octx = scratch.getContext("2d");
@@ -61,7 +52,7 @@
     const y = (canvas.height - h) / 2 + state.panY;
     ctx.imageSmoothingEnabled = true;
     ctx.drawImage(scratch, x, y, w, h);
-    if (state.heatmap && heatReady) {
+    if (state.heatmap && heat) {
       ctx.globalAlpha = state.opacity;
       ctx.drawImage(heat, x, y, w, h);
       ctx.globalAlpha = 1;
@@ -69,11 +60,12 @@
     document.getElementById("wl-width").textContent = Math.round(state.width);
     document.getElementById("wl-level").textContent = Math.round(state.level);
     document.getElementById("zoom").textContent = Math.round(state.zoom * 100);
-    viewer.dataset.heatmap = state.heatmap && heatReady ? "on" : "off";
+    viewer.dataset.heatmap = state.heatmap && heat ? "on" : "off";
     viewer.dataset.invert = state.invert ? "on" : "off";
   }
 
   function reset() {
+    windowTouched = false;
     Object.assign(state, { width: units.defaults[0], level: units.defaults[1], zoom: 1, panX: 0,
                            panY: 0, invert: false });
     setPressed("invert-toggle", false);
@@ -86,7 +78,7 @@
   }
 
   function toggleHeatmap() {
-    if (!heatReady) return;
+    if (!heat) return;
     state.heatmap = !state.heatmap;
     setPressed("heatmap-toggle", state.heatmap);
     render();
@@ -98,11 +90,33 @@
     render();
   }
 
+  // 8-bit images: drawn to a canvas and read back as luminance.
+  function loadEightBit(url) {
+    return new Promise(function (resolve, reject) {
+      const image = new Image();
+      image.onload = function () {
+        const off = document.createElement("canvas");
+        off.width = image.naturalWidth;
+        off.height = image.naturalHeight;
+        const octx = off.getContext("2d");
+        octx.drawImage(image, 0, 0);
+        const data = octx.getImageData(0, 0, off.width, off.height).data;
+        const values = new Uint8ClampedArray(off.width * off.height);
+        for (let i = 0, j = 0; j < values.length; i += 4, j += 1) {
+          values[j] = (data[i] * 299 + data[i + 1] * 587 + data[i + 2] * 114) / 1000;
+        }
+        resolve({ pixels: values, width: off.width, height: off.height, depth: 8 });
+      };
+      image.onerror = reject;
+      image.src = url;
+    });
+  }
+
   // 16-bit DICOM slices: canvases decode PNGs to 8 bits, so the server sends the raw
   // little-endian Uint16 samples and this windows the modality values itself, starting
   // from the header's window centre and width.
   function loadSixteenBit(url) {
-    fetch(url, { credentials: "same-origin" }).then(function (response) {
+    return fetch(url, { credentials: "same-origin" }).then(function (response) {
       if (!response.ok) throw new Error("pixels: HTTP " + response.status);
       const width = parseInt(response.headers.get("X-Image-Width"), 10);
       const height = parseInt(response.headers.get("X-Image-Height"), 10);
@@ -110,48 +124,145 @@
       const step = parseFloat(response.headers.get("X-Pixel-Scale"));
       return response.arrayBuffer().then(function (buffer) {
         const view = new DataView(buffer);
-        pixels = new Float32Array(width * height);
+        const values = new Float32Array(width * height);
         let low = Infinity;
         let high = -Infinity;
-        for (let j = 0; j < pixels.length; j += 1) {
+        for (let j = 0; j < values.length; j += 1) {
           const v = view.getUint16(j * 2, true) * step + offset;
-          pixels[j] = v;
+          values[j] = v;
           if (v < low) low = v;
           if (v > high) high = v;
         }
-        units.min = low;
-        units.unit = Math.max(high - low, 1) / 255;
-        const center = parseFloat(viewer.dataset.windowCenter);
-        const windowWidth = parseFloat(viewer.dataset.windowWidth);
-        units.defaults = isFinite(center) && isFinite(windowWidth)
-          ? [windowWidth, center] : [high - low, (high + low) / 2];
-        PRESETS.default = null;
-        state.width = units.defaults[0];
-        state.level = units.defaults[1];
-        scratch = document.createElement("canvas");
-        scratch.width = width;
-        scratch.height = height;
-        viewer.dataset.depth = "16";
-        render();
+        return { pixels: values, width: width, height: height, depth: 16, low: low, high: high };
       });
-    }).catch(function () {
-      // The 8-bit image still gives a usable view.
-      image.src = viewer.dataset.imageUrl;
     });
   }
 
-  image.addEventListener("load", loadSlice);
-  if (viewer.dataset.pixelsUrl) {
-    loadSixteenBit(viewer.dataset.pixelsUrl);
-  } else {
-    image.src = viewer.dataset.imageUrl;
+  function sliceData(index) {
+    if (!cache.has(index)) {
+      const meta = slices[index];
+      const loading = meta.pixelsUrl
+        ? loadSixteenBit(meta.pixelsUrl).catch(function () {
+          // The 8-bit image still gives a usable view.
+          return loadEightBit(meta.imageUrl);
+        })
+        : loadEightBit(meta.imageUrl);
+      cache.set(index, loading);
+      loading.catch(function () { cache.delete(index); });
+    }
+    return cache.get(index);
   }
-  if (viewer.dataset.heatmapUrl) {
-    heat.addEventListener("load", function () { heatReady = true; render(); });
-    heat.src = viewer.dataset.heatmapUrl;
-  } else {
+
+  function heatMap(index) {
+    if (!heats.has(index)) {
+      const url = slices[index].heatmapUrl;
+      heats.set(index, !url ? Promise.resolve(null) : new Promise(function (resolve) {
+        const overlay = new Image();
+        overlay.onload = function () { resolve(overlay); };
+        overlay.onerror = function () { resolve(null); };
+        overlay.src = url;
+      }));
+    }
+    return heats.get(index);
+  }
+
+  function headerWindow(meta, data) {
+    const center = parseFloat(meta.windowCenter);
+    const width = parseFloat(meta.windowWidth);
+    if (isFinite(center) && isFinite(width)) return [width, center];
+    return [data.high - data.low, (data.high + data.low) / 2];
+  }
+
+  function display(index, data) {
+    pixels = data.pixels;
+    scratch = document.createElement("canvas");
+    scratch.width = data.width;
+    scratch.height = data.height;
+    if (data.depth === 16) {
+      units.min = data.low;
+      units.unit = Math.max(data.high - data.low, 1) / 255;
+      units.defaults = headerWindow(slices[index], data);
+      PRESETS.default = null;
+    } else {
+      units.min = 0;
+      units.unit = 1;
+      units.defaults = [255, 128];
+      PRESETS.default = [255, 128];
+    }
+    // Scrolling keeps the reader's window; a fresh view starts at the slice's own default.
+    if (!windowTouched) {
+      state.width = units.defaults[0];
+      state.level = units.defaults[1];
+    }
+    viewer.dataset.depth = String(data.depth);
+    render();
+  }
+
+  function showSlice(index) {
+    index = Math.max(0, Math.min(slices.length - 1, index));
+    if (index === current) return;
+    current = index;
+    heat = null;
+    if (chips.length) {
+      chips.forEach(function (chip, i) {
+        chip.classList.toggle("current", i === index);
+        chip.setAttribute("aria-current", i === index ? "true" : "false");
+      });
+      chips[index].scrollIntoView({ block: "nearest", inline: "nearest" });
+      document.getElementById("slice-position").textContent =
+        "Slice " + (index + 1) + " / " + slices.length;
+      document.getElementById("slice-where").textContent = slices[index].where || "";
+      document.getElementById("slice-range").value = String(index + 1);
+      const keyInput = document.getElementById("id_key_slice");
+      if (keyInput) {
+        keyInput.value = slices[index].scan;
+        document.getElementById("key-slice-label").textContent =
+          "slice " + (index + 1) + " (the one on screen)";
+      }
+      viewer.dataset.slice = String(index + 1);
+    }
+    sliceData(index).then(function (data) {
+      if (index === current) display(index, data);
+    }).catch(function () {
+      document.getElementById("viewer-status").classList.add("error");
+    });
+    heatMap(index).then(function (overlay) {
+      if (index !== current) return;
+      heat = overlay;
+      render();
+    });
+    // Read ahead so scrolling through the stack does not wait on the network.
+    [index + 1, index - 1].forEach(function (near) {
+      if (near >= 0 && near < slices.length) sliceData(near).catch(function () {});
+    });
+  }
+
+  function showKeySlice() {
+    const key = chips.findIndex(function (chip) { return chip.classList.contains("key"); });
+    if (key >= 0) showSlice(key);
+  }
+
+  const strip = document.getElementById("slice-strip");
+  showSlice(strip ? parseInt(strip.dataset.start, 10) || 0 : 0);
+  if (!slices.some(function (meta) { return meta.heatmapUrl; })) {
     state.heatmap = false;
     setPressed("heatmap-toggle", false);
+  }
+  chips.forEach(function (chip, i) {
+    chip.addEventListener("click", function () { showSlice(i); });
+  });
+  if (chips.length) {
+    document.getElementById("slice-prev").addEventListener("click", function () {
+      showSlice(current - 1);
+    });
+    document.getElementById("slice-next").addEventListener("click", function () {
+      showSlice(current + 1);
+    });
+    document.getElementById("slice-range").addEventListener("input", function (e) {
+      showSlice(parseInt(e.target.value, 10) - 1);
+    });
+    const keyButton = document.getElementById("slice-key");
+    if (keyButton) keyButton.addEventListener("click", showKeySlice);
   }
 
   // Mouse: drag = window/level, shift+drag = pan, wheel = zoom.
@@ -171,6 +282,7 @@
       state.panX += dx;
       state.panY += dy;
     } else {
+      windowTouched = true;
       state.width = Math.min(510 * units.unit, Math.max(units.unit, state.width + dx * units.unit));
       state.level = Math.min(units.min + 255 * units.unit,
                              Math.max(units.min, state.level - dy * units.unit));
@@ -179,6 +291,10 @@
   });
   canvas.addEventListener("wheel", function (e) {
     e.preventDefault();
+    if (chips.length > 1 && !e.ctrlKey) {
+      showSlice(current + (e.deltaY > 0 ? 1 : -1));
+      return;
+    }
     state.zoom = Math.min(8, Math.max(0.5, state.zoom * (e.deltaY < 0 ? 1.1 : 1 / 1.1)));
     render();
   }, { passive: false });
@@ -186,6 +302,7 @@
   document.querySelectorAll("[data-preset]").forEach(function (button) {
     button.addEventListener("click", function () {
       const preset = PRESETS[button.dataset.preset];
+      windowTouched = Boolean(preset);
       if (preset) {
         state.width = preset[0] * units.unit;
         state.level = units.min + preset[1] * units.unit;
@@ -290,6 +407,18 @@
       toggleInvert();
     } else if (e.key === " ") {
       reset();
+    } else if (chips.length && (e.key === "ArrowDown" || e.key === "j" || e.key === "PageDown")) {
+      if (target.type === "radio" && e.key === "ArrowDown") return;
+      showSlice(current + 1);
+    } else if (chips.length && (e.key === "ArrowUp" || e.key === "k" || e.key === "PageUp")) {
+      if (target.type === "radio" && e.key === "ArrowUp") return;
+      showSlice(current - 1);
+    } else if (chips.length && e.key === "Home") {
+      showSlice(0);
+    } else if (chips.length && e.key === "End") {
+      showSlice(slices.length - 1);
+    } else if (chips.length && e.key === "m") {
+      showKeySlice();
     } else if (e.key === "?") {
       dialog.showModal();
     } else {

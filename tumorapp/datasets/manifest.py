@@ -111,7 +111,7 @@ def _iso(value) -> str:
     return value.isoformat() if value else ""
 
 
-def manifest_row(*, case, path: str, split: str, group: str, image_sha256: str) -> dict:
+def manifest_row(*, case, scan, path: str, split: str, group: str, image_sha256: str) -> dict:
     """One image's row: labels, how they were reached, the AI's view, pseudonymous readers.
 
     Nothing here is a direct identifier: no filename, no user name, no DICOM attribute
@@ -125,7 +125,7 @@ def manifest_row(*, case, path: str, split: str, group: str, image_sha256: str) 
     return {
         "path": path,
         "split": split,
-        "scan_id": pseudonym("export-scan", str(case.scan.public_id)),
+        "scan_id": pseudonym("export-scan", str(scan.public_id)),
         "group": pseudonym("export-group", group, 16),
         "image_sha256": image_sha256,
         "final_label": case.final_label,
@@ -142,8 +142,8 @@ def manifest_row(*, case, path: str, split: str, group: str, image_sha256: str) 
         ],
         # A blind first read stores the answer given before the AI was revealed.
         "ai_shown_first": bool(first and not first.initial_label),
-        "source_format": case.scan.source_format,
-        "uploaded_at": _iso(case.scan.uploaded_at),
+        "source_format": scan.source_format,
+        "uploaded_at": _iso(scan.uploaded_at),
         "predicted_at": _iso(prediction.created_at),
         "reviewed_at": _iso(case.decided_at),
     }

@@ -6,6 +6,11 @@ from django.db.models import F, Prefetch, QuerySet
 
 from reviews.models import Case, Review
 from tumorapp.datasets.models import DatasetExport, ExportItem
+from tumorapp.scans.models import Scan
+
+_reviews_for_manifest = Review.objects.select_related("reader", "key_scan__series__study").order_by(
+    "pk"
+)
 
 
 def cases_for_export(*, export: DatasetExport) -> QuerySet[Case]:
@@ -26,11 +31,16 @@ def cases_for_export(*, export: DatasetExport) -> QuerySet[Case]:
         cases = cases.filter(final_label=F("ai_label"))
     return (
         cases.select_related("scan", "scan__series__study", "prediction", "prediction__run")
-        .prefetch_related(
-            Prefetch("reviews", queryset=Review.objects.select_related("reader").order_by("pk"))
-        )
+        .prefetch_related(Prefetch("reviews", queryset=_reviews_for_manifest))
         .order_by("decided_at", "pk")
     )
+
+
+def exported_scan(case: Case) -> Scan:
+    """The slice an export labels: the key slice named by the last read that gave the final
+    class (a study case), else the case's own key slice. Needs the reviews prefetched."""
+    named = [r for r in case.reviews.all() if r.label == case.final_label and r.key_scan_id]
+    return named[-1].key_scan if named else case.scan
 
 
 def exports_list() -> QuerySet[DatasetExport]:

@@ -23,7 +23,7 @@ from tumorapp.audit.services import audit_record
 from tumorapp.core.queue import enqueue
 from tumorapp.datasets import manifest
 from tumorapp.datasets.models import DatasetExport, ExportItem, SplitGroup
-from tumorapp.datasets.selectors import cases_for_export
+from tumorapp.datasets.selectors import cases_for_export, exported_scan
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +130,7 @@ def _group_index(total: int) -> manifest.ClusterIndex:
     return manifest.ClusterIndex(known, capacity=total)
 
 
-def _group_for(case, png: bytes, groups: dict, index, new_groups: list) -> str:
-    scan = case.scan
+def _group_for(scan, png: bytes, groups: dict, index, new_groups: list) -> str:
     known = groups.get(scan.pk)
     if known is not None:
         return known
@@ -170,24 +169,25 @@ def _build(export: DatasetExport) -> DatasetExport:
             writer = csv.writer(csv_file)
             writer.writerow(manifest.CSV_FIELDS)
             for n, case in enumerate(cases.iterator(chunk_size=500), start=1):
-                with default_storage.open(case.scan.image.name, "rb") as fh:
+                scan = exported_scan(case)
+                with default_storage.open(scan.image.name, "rb") as fh:
                     png = fh.read()
-                group = _group_for(case, png, groups, index, new_groups)
+                group = _group_for(scan, png, groups, index, new_groups)
                 split = manifest.split_of(group)
                 sha = hashlib.sha256(png).hexdigest()
-                scan_id = manifest.pseudonym("export-scan", str(case.scan.public_id))
+                scan_id = manifest.pseudonym("export-scan", str(scan.public_id))
                 path = f"{split}/{case.final_label}/{scan_id}.png"
                 # Stored PNGs are compressed already: deflating them again costs time only.
                 zf.writestr(zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0)), png)
                 row = manifest.manifest_row(
-                    case=case, path=path, split=split, group=group, image_sha256=sha
+                    case=case, scan=scan, path=path, split=split, group=group, image_sha256=sha
                 )
                 jsonl.write(manifest.jsonl_line(row))
                 writer.writerow(manifest.csv_values(row))
                 items.append(
                     ExportItem(
                         export=export,
-                        scan_id=case.scan_id,
+                        scan_id=scan.pk,
                         image_sha256=sha,
                         label=case.final_label,
                         split=split,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
+from reviews.models import Case
+from tumorapp.accounts.roles import Role
 from tumorapp.accounts.rules import scans_visible_to
 from tumorapp.scans.models import Scan, Study
 
@@ -49,3 +51,10 @@ def study_slices(user, public_id) -> tuple[Study, list[Scan]]:
     if not slices:
         raise Http404("No such study.")
     return study, slices
+
+
+def study_cases(user, study: Study) -> list[Case]:
+    """The worklist cases of a study, newest first, for readers only (others get none)."""
+    if not user.has_role(Role.RADIOLOGIST):
+        return []
+    return list(Case.objects.filter(study=study).order_by("-opened_at"))

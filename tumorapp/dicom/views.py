@@ -27,7 +27,8 @@ class StudyView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         study, slices = selectors.study_slices(self.request.user, kwargs["public_id"])
-        return super().get_context_data(study=study, slices=slices, **kwargs)
+        cases = selectors.study_cases(self.request.user, study)
+        return super().get_context_data(study=study, slices=slices, cases=cases, **kwargs)
 
 
 class PixelsView(RoleRequiredMixin, View):

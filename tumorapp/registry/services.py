@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ml import artefact
 from reviews.models import Case
+from reviews.selectors import case_slices
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.core.queue import enqueue
@@ -349,7 +350,10 @@ def rescore_execute(*, job_id: int) -> RescoreJob | None:
         job_fail(model=RescoreJob, job_id=job_id, reason="The version is no longer active.")
         return None
     with transaction.atomic():
-        scans = [case.scan for case in rescore_candidates(model=job.model)]
+        scans = []
+        for case in rescore_candidates(model=job.model):
+            # A study case is re-ranked from all its slices, so every slice is re-read.
+            scans.extend(case_slices(case=case) if case.study_id else [case.scan])
         for scan in scans:
             run_create(scan=scan)
         RescoreJob.objects.filter(pk=job_id).update(

@@ -73,3 +73,68 @@ def test_upload_a_dicom_then_review_it_with_the_header_window(
     expect(admin.locator(".quarantine-item img")).to_be_visible()
     admin.wait_for_load_state("networkidle")
     admin.screenshot(path=str(SCREENSHOTS / "dicom-quarantine.png"))
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_study_is_read_as_one_case_moving_through_its_slices(
+    live_server, browser, bob, alice, tmp_path
+):
+    # given three slices of one study (real MR slices wrapped as DICOM), uploaded together
+    files = []
+    for instance, index in enumerate((5, 1, 8), start=1):
+        path = tmp_path / f"IM000{instance}.dcm"
+        path.write_bytes(dicomfiles.from_shared_jpeg(index, instance=instance, window=(2000, 4000)))
+        files.append(str(path))
+    tech = browser.new_page()
+    sign_in(tech, live_server.url, "bob", "/scans/upload/")
+    tech.set_input_files("#upload-input", files)
+    tech.locator(".upload-row[data-state=ok]").nth(2).wait_for(timeout=20_000)
+    # then the worklist has one case for the study
+    case = Case.objects.get()
+    reader = browser.new_page(viewport={"width": 1440, "height": 900})
+    sign_in(reader, live_server.url, "alice", "/worklist/")
+    rows = reader.locator("#worklist tbody tr")
+    assert rows.count() == 1
+    expect(rows.first).to_contain_text("Study · 3 slices")
+    # when the radiologist takes it, the viewer opens on the AI's key slice, in 16 bits
+    reader.click("#next-case")
+    reader.wait_for_url(f"**/worklist/cases/{case.public_id}/")
+    chips = reader.locator("#slice-strip .slice-chip")
+    assert chips.count() == 3
+    key = case.scan.instance_number
+    viewer = reader.locator("#viewer")
+    expect(viewer).to_have_attribute("data-slice", str(key))
+    expect(viewer).to_have_attribute("data-depth", "16", timeout=10_000)
+    expect(chips.nth(key - 1)).to_have_class("slice-chip key current")
+    reader.keyboard.press("g")  # the test predictor's heat map is a flat tint: hide it
+    expect(viewer).to_have_attribute("data-heatmap", "off")
+    reader.wait_for_load_state("networkidle")
+    reader.screenshot(path=str(SCREENSHOTS / "review-study.png"))
+    # and the keys and the wheel move through the slices, keeping the reader's window
+    canvas = reader.locator("#slice").bounding_box()
+    x, y = canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2
+    reader.mouse.move(x, y)
+    reader.mouse.down()
+    reader.mouse.move(x - 30, y, steps=3)
+    reader.mouse.up()
+    narrowed = reader.locator("#wl-width").inner_text()
+    reader.keyboard.press("Home")
+    expect(viewer).to_have_attribute("data-slice", "1")
+    expect(reader.locator("#slice-position")).to_have_text("Slice 1 / 3")
+    reader.keyboard.press("ArrowDown")
+    expect(viewer).to_have_attribute("data-slice", "2")
+    reader.mouse.move(x, y)
+    reader.mouse.wheel(0, 120)
+    expect(viewer).to_have_attribute("data-slice", "3")
+    assert reader.locator("#wl-width").inner_text() == narrowed
+    reader.keyboard.press("m")
+    expect(viewer).to_have_attribute("data-slice", str(key))
+    reader.keyboard.press("End")
+    expect(viewer).to_have_attribute("data-slice", "3")
+    # and accepting records the slice on screen as the key slice of the read
+    reader.keyboard.press("a")
+    reader.wait_for_url("**/worklist/")
+    review = case.reviews.get()
+    assert review.key_scan.instance_number == 3
+    assert review.key_scan.series.study == case.study

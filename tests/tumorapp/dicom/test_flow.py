@@ -41,12 +41,11 @@ def test_a_dicom_upload_is_predicted_reviewable_and_exported_without_identifiers
     responses = [upload(api_for(bob), first, "DOE_JOHANNA_1.dcm"), upload(api_for(bob), second)]
     assert [r.status_code for r in responses] == [201, 201]
     scans = [Scan.objects.get(public_id=r.json()["results"][0]["scan"]["id"]) for r in responses]
-    # then each is predicted (after commit) and opened as a case for the radiologists
+    # then each is predicted (after commit)
     for scan in scans:
         scan.refresh_from_db()
         assert scan.status == Scan.Status.PREDICTED
         assert Prediction.objects.filter(scan=scan).count() == 1
-        assert Case.objects.filter(scan=scan).exists()
         assert (scan.window_center, scan.window_width) == (600.0, 1200.0)
         assert scan.original_filename == ""  # DICOM file names often carry the patient's
     # and both slices are one study and one series, under replaced UIDs
@@ -54,6 +53,9 @@ def test_a_dicom_upload_is_predicted_reviewable_and_exported_without_identifiers
     study = Study.objects.get()
     assert study.study_uid.startswith("2.25.") and study.study_uid != dicomfiles.STUDY_UID
     assert {s.series_id for s in scans} == {Series.objects.get().pk}
+    # and the study is one case for the radiologists, keyed on one of its slices
+    case = Case.objects.get()
+    assert case.study == study and case.scan in scans
     # and no identifying text (not even the file name) reached storage
     blob = every_stored_byte(media_dir)
     for text in (*dicomfiles.IDENTIFYING_TEXT, "DOE_JOHANNA"):
@@ -77,10 +79,10 @@ def test_a_dicom_upload_is_predicted_reviewable_and_exported_without_identifiers
         assert text.encode() not in exported, text
     assert AuditEvent.objects.filter(action=Action.SCAN_EXPORTED).count() == 1
     # and the radiologist's review screen gets the 16-bit pixels and the header's window
-    case = Case.objects.get(scan=scans[1])
     page = client_for(alice).get(f"/worklist/cases/{case.public_id}/")
     html = page.content.decode()
-    assert f'data-pixels-url="/dicom/scans/{scans[1].public_id}/pixels/"' in html
+    slice_url = f"/worklist/cases/{case.public_id}/slices/{scans[1].public_id}"
+    assert f'data-pixels-url="{slice_url}/pixels/"' in html
     assert 'data-window-center="600"' in html and 'data-window-width="1200"' in html
     pixels = client_for(alice).get(f"/dicom/scans/{scans[1].public_id}/pixels/")
     assert pixels.status_code == 200 and pixels["Content-Type"] == "application/octet-stream"
