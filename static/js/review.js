@@ -11,11 +11,12 @@
                   heatmap: true, opacity: 0.45 };
   // Pixel units: 8-bit images are 0..255; 16-bit DICOM slices are in modality units, where
   // presets and mouse steps scale by `unit` and the default window comes from the header.
-  const units = { min: 0, unit: 1, defaults: [255, 128] };
+  const units = { min: 0, unit: 1, defaults: [255, 128], invert: false };
   let heat = null;          // the shown slice's heat map, once loaded
   let pixels = null;        // greyscale source values of the shown slice, one per pixel
   let scratch = null;       // offscreen canvas holding the windowed slice
   let windowTouched = false;
+  let invertTouched = false;
   // A study case lists its slices as buttons (#slice-strip); a single image is a list of one
   // made from the viewer's own data-* attributes.
   const chips = Array.prototype.slice.call(document.querySelectorAll("#slice-strip .slice-chip"));
@@ -66,9 +67,10 @@
 
   function reset() {
     windowTouched = false;
+    invertTouched = false;
     Object.assign(state, { width: units.defaults[0], level: units.defaults[1], zoom: 1, panX: 0,
-                           panY: 0, invert: false });
-    setPressed("invert-toggle", false);
+                           panY: 0, invert: units.invert });
+    setPressed("invert-toggle", state.invert);
     render();
   }
 
@@ -85,6 +87,7 @@
   }
 
   function toggleInvert() {
+    invertTouched = true;
     state.invert = !state.invert;
     setPressed("invert-toggle", state.invert);
     render();
@@ -189,10 +192,16 @@
       units.defaults = [255, 128];
       PRESETS.default = [255, 128];
     }
+    // MONOCHROME1 means low values are white: shown inverted, as its header asks.
+    units.invert = data.depth === 16 && slices[index].monochrome1 === "1";
     // Scrolling keeps the reader's window; a fresh view starts at the slice's own default.
     if (!windowTouched) {
       state.width = units.defaults[0];
       state.level = units.defaults[1];
+    }
+    if (!invertTouched) {
+      state.invert = units.invert;
+      setPressed("invert-toggle", state.invert);
     }
     viewer.dataset.depth = String(data.depth);
     render();

@@ -139,6 +139,7 @@ class ScanSerializer(serializers.ModelSerializer):
             "bits_stored": scan.bits_stored,
             "window_center": scan.window_center,
             "window_width": scan.window_width,
+            "monochrome1": scan.monochrome1,
             "deidentification_method": scan.deidentification_method,
             "pixels_url": reverse("api-scan-pixels", args=[scan.public_id]),
             "dicom_url": reverse("api-scan-dicom", args=[scan.public_id]),

@@ -94,6 +94,8 @@ class Scan(models.Model):
     # The default window of the viewer, in modality units (from the header when it has one).
     window_center = models.FloatField(null=True, blank=True)
     window_width = models.FloatField(null=True, blank=True)
+    # MONOCHROME1: low values are meant to be white, so the viewer starts inverted.
+    monochrome1 = models.BooleanField(default=False)
     deidentification_method = models.CharField(max_length=200, blank=True)
 
     class Meta:

@@ -126,6 +126,7 @@ def _dicom_fields(image: IngestedImage) -> dict:
         "bits_stored": info.bits_stored,
         "window_center": info.window_center,
         "window_width": info.window_width,
+        "monochrome1": info.monochrome1,
         "deidentification_method": info.deidentification_method,
         "status": Scan.Status.QUARANTINED if info.quarantine_reason else Scan.Status.QUEUED,
         "status_reason": info.quarantine_reason,

@@ -2,8 +2,10 @@
 opens it in review and the window/level readout starts at the header's centre and width,
 windowing the 16-bit values; an admin sees a burned-in slice in quarantine."""
 
+import io
 from pathlib import Path
 
+import pydicom
 import pytest
 from playwright.sync_api import expect
 
@@ -83,8 +85,13 @@ def test_a_study_is_read_as_one_case_moving_through_its_slices(
     # given three slices of one study (real MR slices wrapped as DICOM), uploaded together
     files = []
     for instance, index in enumerate((5, 1, 8), start=1):
+        data = dicomfiles.from_shared_jpeg(index, instance=instance, window=(2000, 4000))
+        if instance == 2:  # low values white: the viewer must show it inverted
+            ds = pydicom.dcmread(io.BytesIO(data))
+            ds.PhotometricInterpretation = "MONOCHROME1"
+            data = dicomfiles.to_bytes(ds)
         path = tmp_path / f"IM000{instance}.dcm"
-        path.write_bytes(dicomfiles.from_shared_jpeg(index, instance=instance, window=(2000, 4000)))
+        path.write_bytes(data)
         files.append(str(path))
     tech = browser.new_page()
     sign_in(tech, live_server.url, "bob", "/scans/upload/")
@@ -122,11 +129,15 @@ def test_a_study_is_read_as_one_case_moving_through_its_slices(
     reader.keyboard.press("Home")
     expect(viewer).to_have_attribute("data-slice", "1")
     expect(reader.locator("#slice-position")).to_have_text("Slice 1 / 3")
+    invert = reader.locator("#invert-toggle")
+    expect(invert).to_have_attribute("aria-pressed", "false")
     reader.keyboard.press("ArrowDown")
     expect(viewer).to_have_attribute("data-slice", "2")
+    expect(invert).to_have_attribute("aria-pressed", "true")  # MONOCHROME1
     reader.mouse.move(x, y)
     reader.mouse.wheel(0, 120)
     expect(viewer).to_have_attribute("data-slice", "3")
+    expect(invert).to_have_attribute("aria-pressed", "false")
     assert reader.locator("#wl-width").inner_text() == narrowed
     reader.keyboard.press("m")
     expect(viewer).to_have_attribute("data-slice", str(key))

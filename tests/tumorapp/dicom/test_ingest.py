@@ -157,3 +157,64 @@ def test_a_real_shared_slice_wrapped_as_dicom_is_accepted():
     [image] = ingest_slices(dicomfiles.from_shared_jpeg(2), LIMITS)
     assert image.format == "dicom" and image.width >= 64
     assert image.dicom.quarantine_reason == ""
+
+
+def enhanced_multi_frame(frames: list[tuple[float, float, float]]) -> bytes:
+    """An enhanced-style multi-frame file: each frame's rescale intercept, window centre and
+    width in its own per-frame functional group; a shared group with other values."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    stack = np.stack([np.full((32, 32), 1000, dtype=np.uint16) for _ in frames])
+    for i in range(len(frames)):
+        stack[i, 8:24, 8:24] += 200 * (i + 1)
+    ds = dicomfiles.identified_dataset(pixels=stack[0], window=None)
+    for keyword in ("RescaleIntercept", "RescaleSlope"):
+        delattr(ds, keyword)
+    ds.NumberOfFrames = len(frames)
+    ds.PixelData = stack.astype("<u2").tobytes()
+
+    def group(intercept, center, width):
+        item = Dataset()
+        transform, window = Dataset(), Dataset()
+        transform.RescaleIntercept, transform.RescaleSlope, transform.RescaleType = (
+            intercept,
+            1,
+            "US",
+        )
+        window.WindowCenter, window.WindowWidth = center, width
+        item.PixelValueTransformationSequence = Sequence([transform])
+        item.FrameVOILUTSequence = Sequence([window])
+        return item
+
+    ds.SharedFunctionalGroupsSequence = Sequence([group(-999, 1, 2)])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([group(*f) for f in frames])
+    return dicomfiles.to_bytes(ds)
+
+
+def test_each_frame_of_an_enhanced_file_gets_its_own_rescale_and_window():
+    # given three frames, each with its own intercept and window in its per-frame group
+    frames = [(-100.0, 1000.0, 400.0), (0.0, 1200.0, 800.0), (50.0, 1500.0, 1000.0)]
+    data = enhanced_multi_frame(frames)
+    raw = pydicom.dcmread(io.BytesIO(data)).pixel_array.astype(np.float64)
+    slices = ingest_slices(data, LIMITS)
+    # then each slice's modality values use its own intercept (not the shared -999)
+    for image, (intercept, center, width), pixels in zip(slices, frames, raw, strict=True):
+        info = image.dicom
+        stored = np.asarray(Image.open(io.BytesIO(info.pixels16_png)), dtype=np.float64)
+        assert np.array_equal(stored * info.pixel_scale + info.pixel_offset, pixels + intercept)
+        # and the viewer's default is its own window
+        assert (info.window_center, info.window_width) == (center, width)
+
+
+def test_a_monochrome1_slice_is_inverted_for_the_model_and_flagged_for_the_viewer():
+    ds = dicomfiles.identified_dataset()
+    [plain] = ingest_slices(dicomfiles.to_bytes(ds), LIMITS)
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    [inverted] = ingest_slices(dicomfiles.to_bytes(ds), LIMITS)
+    assert (plain.dicom.monochrome1, inverted.dicom.monochrome1) == (False, True)
+    a = np.asarray(Image.open(io.BytesIO(plain.png)), dtype=int)
+    b = np.asarray(Image.open(io.BytesIO(inverted.png)), dtype=int)
+    assert np.array_equal(a, 255 - b)
+    # the 16-bit values stay the modality values: the viewer inverts them on screen
+    assert plain.dicom.pixels16_png == inverted.dicom.pixels16_png

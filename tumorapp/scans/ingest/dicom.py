@@ -80,6 +80,7 @@ class DicomSlice:
     bits_stored: int
     window_center: float
     window_width: float
+    monochrome1: bool  # low values are white: the viewer starts inverted
     frame_number: int | None  # 1-based, for a frame of a multi-frame file
     instance_number: int | None
     study_uid: str  # de-identified
@@ -104,9 +105,9 @@ def read_slices(data: bytes, limits: Limits) -> list[IngestedImage]:
     _check_pixel_length(ds, rows * cols * frames * bits_allocated // 8)
     quarantine = _quarantine_reason(ds)
     facts = _facts(ds)
-    voi = _voi_dataset(ds)
-    values = _modality_values(ds, voi, frames)
-    center, width = _default_window(voi, values)
+    vois = [_voi_dataset(ds, frame) for frame in range(frames)]
+    values = _modality_values(ds, vois)
+    monochrome1 = str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1"
     secret = settings.DEID_SECRET.encode()
     try:
         deid = deidentify(ds, secret)
@@ -122,8 +123,9 @@ def read_slices(data: bytes, limits: Limits) -> list[IngestedImage]:
         raise _corrupt() from exc
     file_key = keyed_hash(secret, "file", hashlib.sha256(data).hexdigest()).hex()
     slices = []
-    for index, frame in enumerate(values):
+    for index, (frame, voi) in enumerate(zip(values, vois, strict=True)):
         digest = file_key if frames == 1 else keyed_hash(secret, f"frame{index}", file_key).hex()
+        center, width = _default_window(voi, values)
         offset, scale, png16 = _sixteen_bit(frame)
         eight = _eight_bit(frame, voi)
         info = DicomSlice(
@@ -136,6 +138,7 @@ def read_slices(data: bytes, limits: Limits) -> list[IngestedImage]:
             window_center=center,
             window_width=width,
             frame_number=index + 1 if frames > 1 else None,
+            monochrome1=monochrome1,
             study_uid=deid.study_uid,
             series_uid=deid.series_uid,
             patient_key=deid.patient_key,
@@ -319,40 +322,55 @@ def _facts(ds: Dataset) -> dict:
     }
 
 
-def _voi_dataset(ds: Dataset) -> Dataset:
-    """The attributes the LUT functions read, taken from the top level or, for enhanced
-    multi-frame objects, from the shared functional groups (per-frame groups are not read)."""
+_FUNCTIONAL_GROUPS = (
+    ("PixelValueTransformationSequence", ("RescaleSlope", "RescaleIntercept")),
+    ("FrameVOILUTSequence", ("WindowCenter", "WindowWidth", "VOILUTFunction")),
+)
+
+
+def _voi_dataset(ds: Dataset, frame: int = 0) -> Dataset:
+    """The attributes the LUT functions read for one frame: from the top level or, for
+    enhanced multi-frame objects, from the frame's own functional groups, then the shared
+    ones (PS3.3 C.7.6.16: a per-frame group overrides the shared one)."""
     voi = Dataset()
     for keyword in _VOI_KEYWORDS:
         if keyword in ds:
             setattr(voi, keyword, ds[keyword].value)
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     shared = ds.get("SharedFunctionalGroupsSequence")
-    if shared:
-        for group, keywords in (
-            ("PixelValueTransformationSequence", ("RescaleSlope", "RescaleIntercept")),
-            ("FrameVOILUTSequence", ("WindowCenter", "WindowWidth", "VOILUTFunction")),
-        ):
-            items = shared[0].get(group)
+    sources = [
+        per_frame[frame] if per_frame and frame < len(per_frame) else None,
+        shared[0] if shared else None,
+    ]
+    for source in sources:
+        for group, keywords in _FUNCTIONAL_GROUPS if source is not None else ():
+            items = source.get(group)
             for keyword in keywords if items else ():
                 if keyword in items[0] and keyword not in voi:
                     setattr(voi, keyword, items[0][keyword].value)
     return voi
 
 
-def _modality_values(ds: Dataset, voi: Dataset, frames: int) -> np.ndarray:
-    """Frames x rows x columns of modality values (float64)."""
+def _modality_values(ds: Dataset, vois: list[Dataset]) -> np.ndarray:
+    """Frames x rows x columns of modality values (float64), each frame through its own
+    modality LUT."""
+    frames = len(vois)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pixels = ds.pixel_array
-            values = np.asarray(apply_modality_lut(pixels, voi), dtype=np.float64)
+            pixels = ds.pixel_array.reshape((frames, *ds.pixel_array.shape[-2:]))
+            values = np.stack(
+                [
+                    np.asarray(apply_modality_lut(pixels[i], vois[i]), dtype=np.float64)
+                    for i in range(frames)
+                ]
+            )
     except Exception as exc:
         logger.info("DICOM refused: pixel data cannot be decoded (%r)", exc)
         raise IngestError(
             "corrupt",
             "The DICOM pixel data cannot be decoded: the file is damaged or truncated.",
         ) from exc
-    values = values.reshape((frames, *values.shape[-2:]))
     if not np.all(np.isfinite(values)):
         raise _corrupt()
     return values
