@@ -45,7 +45,7 @@ def case_open_for_prediction(*, prediction: Prediction) -> Case:
     already read keeps its reads; a newer prediction only re-ranks a case still waiting.
     """
     scan = prediction.scan
-    if scan.series_id is not None:
+    if scan.series_id is not None and not _has_case_of_its_own(scan.pk):
         return _study_case_for(prediction=prediction, study_id=scan.series.study_id)
     case = Case.objects.select_for_update().filter(scan_id=prediction.scan_id).first()
     if case is None:
@@ -59,6 +59,12 @@ def case_open_for_prediction(*, prediction: Prediction) -> Case:
     if _waiting(case):
         _rank(case, prediction)
     return case
+
+
+def _has_case_of_its_own(scan_id: int) -> bool:
+    """A DICOM slice whose case predates study cases (one case per slice) keeps it. Read
+    without a lock: study cases lock the study first, then its cases."""
+    return Case.objects.filter(scan_id=scan_id, study__isnull=True).exists()
 
 
 def _waiting(case: Case) -> bool:

@@ -114,8 +114,10 @@ class CaseView(RoleRequiredMixin, TemplateView):
         show_reads = not case.is_open or (holds and case.status == Case.Status.ADJUDICATION)
         slices = selectors.case_slices_with_predictions(case=case) if case.study_id else []
         # A blind reader starts at the first slice: the key slice would give the AI away.
-        start = 0 if ai_hidden else next(
-            (i for i, s in enumerate(slices) if s.scan.pk == case.scan_id), 0
+        start = (
+            0
+            if ai_hidden
+            else next((i for i, s in enumerate(slices) if s.scan.pk == case.scan_id), 0)
         )
         return super().get_context_data(
             case=case,

@@ -320,3 +320,19 @@ def test_slices_of_one_study_predicted_at_once_open_one_case():
     case = Case.objects.get()
     assert case.study == study and case.prediction == predictions[-1]
     assert InferenceRun.objects.count() == 8
+
+
+@pytest.mark.django_db
+def test_a_slice_with_a_case_of_its_own_from_before_study_cases_keeps_it():
+    # given a DICOM slice whose case was opened one per slice (before study cases)
+    study = Study.objects.create(study_uid="2.25.7", patient_key="k")
+    series = Series.objects.create(study=study, series_uid="2.25.8")
+    scan = ScanFactory(series=series, instance_number=1)
+    legacy = case_open_for_prediction(prediction=PredictionFactory(run__scan=ScanFactory()))
+    Case.objects.filter(pk=legacy.pk).update(scan=scan)
+    # when a newer model predicts it, its own case is re-ranked and no study case opens
+    newer = PredictionFactory(run__scan=scan, p_tumor=0.97, label="meningioma")
+    assert case_open_for_prediction(prediction=newer).pk == legacy.pk
+    assert Case.objects.filter(study=study).count() == 0
+    legacy.refresh_from_db()
+    assert legacy.prediction == newer and legacy.ai_label == "meningioma"
