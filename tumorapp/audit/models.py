@@ -43,6 +43,7 @@ class Action(models.TextChoices):
     DATASET_EXPORT_STARTED = "dataset.export_started", "Started dataset export"
     DATASET_EXPORTED = "dataset.exported", "Dataset exported"
     DATASET_DOWNLOADED = "dataset.downloaded", "Downloaded dataset"
+    DATASET_CHANGES_DOWNLOADED = "dataset.changes_downloaded", "Downloaded dataset changes"
     MODEL_REGISTERED = "model.registered", "Registered model version"
     MODEL_PROMOTED = "model.promoted", "Promoted model version"
     MODEL_ROLLED_BACK = "model.rolled_back", "Rolled back model version"

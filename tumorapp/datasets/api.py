@@ -2,15 +2,18 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from reviews.models import Case, TumourClass
 from tumorapp.accounts.access import HasRole
 from tumorapp.accounts.roles import Role
 from tumorapp.datasets import selectors, services
+from tumorapp.datasets.forms import CompareForm
 from tumorapp.datasets.models import DatasetExport
 
 
@@ -94,3 +97,70 @@ class ExportDetailApi(generics.RetrieveAPIView):
             return selectors.export_detail(public_id=self.kwargs["public_id"])
         except DatasetExport.DoesNotExist:
             raise Http404 from None
+
+
+class ChangeSerializer(serializers.Serializer):
+    image_sha256 = serializers.CharField()
+    split = serializers.CharField()
+    label_before = serializers.CharField(help_text="empty for an added image")
+    label_after = serializers.CharField(help_text="empty for a removed image")
+    scan_id = serializers.CharField(help_text="pseudonymous scan id, as in the zip and manifest")
+
+
+class ChangeSectionSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    items = ChangeSerializer(
+        source="rows", many=True, help_text=f"the first {selectors.CHANGES_LISTED}"
+    )
+
+
+class ClassCountSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    before = serializers.IntegerField()
+    after = serializers.IntegerField()
+
+
+class ExportChangesSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="export.public_id")
+    version_id = serializers.CharField(source="export.version_id")
+    against = serializers.UUIDField(source="parent.public_id")
+    against_version_id = serializers.CharField(source="parent.version_id")
+    added = ChangeSectionSerializer()
+    removed = ChangeSectionSerializer()
+    relabelled = ChangeSectionSerializer()
+    classes = ClassCountSerializer(many=True)
+
+
+class ExportChangesApi(APIView):
+    """Images added, removed and relabelled since the export's parent (or ``against``), by
+    image hash, and the images per class on both sides."""
+
+    permission_classes = [HasRole.of(Role.DATA_TEAM)]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "against",
+                OpenApiTypes.UUID,
+                description="an earlier succeeded export (default: the export's parent)",
+            )
+        ],
+        responses={200: ExportChangesSerializer},
+    )
+    def get(self, request, public_id):
+        try:
+            export = selectors.export_detail(
+                public_id=public_id, status=DatasetExport.Status.SUCCEEDED
+            )
+        except DatasetExport.DoesNotExist:
+            raise Http404 from None
+        form = CompareForm(request.query_params or None, export=export)
+        if form.is_bound and not form.is_valid():
+            raise ValidationError(form.errors.get_json_data())
+        against = form.cleaned_data["against"] if form.is_bound else None
+        changes = selectors.export_changes(
+            export=export, parent=against, limit=selectors.CHANGES_LISTED
+        )
+        if changes is None:
+            raise NotFound("This export has no parent; name an earlier export with ?against=.")
+        return Response(ExportChangesSerializer(changes).data)

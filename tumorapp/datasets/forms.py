@@ -1,7 +1,9 @@
 from django import forms
+from django.utils import timezone
 
 from reviews.models import Case, TumourClass
 from tumorapp.datasets.models import DatasetExport
+from tumorapp.datasets.selectors import exports_earlier_than
 
 
 class ExportForm(forms.Form):
@@ -35,3 +37,29 @@ class ExportForm(forms.Form):
         if start and end and start > end:
             self.add_error("reviewed_to", "The end is before the start.")
         return data
+
+
+class EarlierExportField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        finished = timezone.localtime(obj.finished_at)
+        images = "image" if obj.total == 1 else "images"
+        return f"{obj.short_version} · {finished:%Y-%m-%d %H:%M} · {obj.total} {images}"
+
+
+class CompareForm(forms.Form):
+    """Which earlier export an export's changes are measured against (empty: its parent)."""
+
+    against = EarlierExportField(
+        queryset=DatasetExport.objects.none(),
+        to_field_name="public_id",
+        required=False,
+        label="Compare with",
+        error_messages={"invalid_choice": "Choose an earlier export that succeeded."},
+    )
+
+    def __init__(self, *args, export: DatasetExport, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["against"]
+        field.queryset = exports_earlier_than(export=export).order_by("-finished_at")
+        parent = export.parent
+        field.empty_label = f"its parent, {parent.short_version}" if parent else "(no parent)"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 import tempfile
 import zipfile
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from tumorapp.audit.services import audit_record
 from tumorapp.core.queue import enqueue
 from tumorapp.datasets import manifest
 from tumorapp.datasets.models import DatasetExport, ExportItem, SplitGroup
-from tumorapp.datasets.selectors import cases_for_export, exported_scan
+from tumorapp.datasets.selectors import ExportChanges, cases_for_export, exported_scan
 
 logger = logging.getLogger(__name__)
 
@@ -286,3 +288,41 @@ def export_download_record(*, export: DatasetExport, actor, request=None) -> Non
         target=export,
         details={"version_id": export.version_id},
     )
+
+
+CHANGES_CSV_COLUMNS = ("change", "image_sha256", "split", "label_before", "label_after")
+
+
+def export_changes_download(*, changes: ExportChanges, actor, request=None) -> Iterator[str]:
+    """Record the download of an export's changes, then return its CSV lines (every row;
+    the values are hashes and class names, nothing a spreadsheet would run)."""
+    audit_record(
+        action=Action.DATASET_CHANGES_DOWNLOADED,
+        actor=actor,
+        request=request,
+        target=changes.export,
+        details={
+            "version_id": changes.export.version_id,
+            "against": changes.parent.version_id,
+            "added": changes.added.total,
+            "removed": changes.removed.total,
+            "relabelled": changes.relabelled.total,
+        },
+    )
+    return _changes_csv_lines(changes)
+
+
+def _changes_csv_lines(changes: ExportChanges) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(CHANGES_CSV_COLUMNS)
+    for name in ("added", "removed", "relabelled"):
+        for row in getattr(changes, name).rows:
+            yield line((name, row.image_sha256, row.split, row.label_before, row.label_after))

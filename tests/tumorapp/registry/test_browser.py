@@ -75,6 +75,17 @@ def test_export_compare_and_promote_through_the_pages(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "dataset-export.png"), full_page=True)
 
+    # and, after two more reviewed cases, exports again and opens what changed
+    for i in range(40, 42):
+        read(upload(bob, f"s{i}.png", _slice(i, 100 + 3 * i)), alice, "glioma")
+    page.click("nav >> text=Datasets")
+    page.click("button:has-text('Export')")
+    expect(page.locator("h1")).to_contain_text("succeeded", timeout=30_000)
+    page.click("a.button:has-text('Changes')")
+    expect(page.locator("#added h2")).to_contain_text("2")
+    expect(page.locator("#classes")).to_contain_text("glioma")
+    page.screenshot(path=str(SCREENSHOTS / "dataset-changes.png"), full_page=True)
+
     # and compares v2 with the active v1 on the export's held-out cases
     page.click("nav >> text=Models")
     page.select_option("#id_candidate", label="v2 (candidate)")
