@@ -12,6 +12,7 @@ from reviews import selectors, services
 from reviews.models import Case, SiteOptions
 from reviews.serializers import (
     AiAnswerSerializer,
+    AmendInSerializer,
     CaseSerializer,
     ReviewInSerializer,
     ReviewOutSerializer,
@@ -121,3 +122,22 @@ class ReleaseCaseApi(APIView):
         except DjangoValidationError as error:
             raise _as_api_error(error) from error
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AmendCaseApi(APIView):
+    """Amend the final class of a reported case (any radiologist; reason and note required)."""
+
+    permission_classes = [HasRole.of(Role.RADIOLOGIST)]
+
+    @extend_schema(request=AmendInSerializer, responses={201: ReviewOutSerializer})
+    def post(self, request, public_id):
+        case = get_object_or_404(Case, public_id=public_id)
+        body = AmendInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            review = services.case_amend(
+                case=case, reader=request.user, request=request, **body.validated_data
+            )
+        except DjangoValidationError as error:
+            raise _as_api_error(error) from error
+        return Response(ReviewOutSerializer(review).data, status=status.HTTP_201_CREATED)

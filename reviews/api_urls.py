@@ -14,4 +14,9 @@ urlpatterns = [
         api.ReleaseCaseApi.as_view(),
         name="api-reviews-release",
     ),
+    path(
+        "reviews/cases/<uuid:public_id>/amend/",
+        api.AmendCaseApi.as_view(),
+        name="api-reviews-amend",
+    ),
 ]

@@ -28,6 +28,13 @@ class ReviewForm(forms.Form):
     key_slice = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 
+class AmendForm(forms.Form):
+    label = forms.ChoiceField(choices=TumourClass.choices)
+    reason = forms.ChoiceField(choices=Review.Reason.choices)
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    key_slice = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+
 class InitialLabelForm(forms.Form):
     label = forms.ChoiceField(choices=TumourClass.choices)
 

@@ -72,6 +72,7 @@ class Case(models.Model):
         SINGLE = "single", "Single read"
         AGREED = "agreed", "Agreed double read"
         ADJUDICATED = "adjudicated", "Adjudicated"
+        AMENDED = "amended", "Amended after report"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     scan = models.OneToOneField(Scan, on_delete=models.CASCADE, related_name="case")
@@ -139,12 +140,16 @@ class Review(models.Model):
         FIRST = "first", "First read"
         SECOND = "second", "Second read"
         ADJUDICATION = "adjudication", "Adjudication"
+        # A reported case corrected later (a pathology result, a prior, a second look).
+        AMENDMENT = "amendment", "Amendment"
 
     class Reason(models.TextChoices):
         MOTION = "motion", "Motion / artefact"
         WRONG_SEQUENCE = "wrong_sequence", "Wrong sequence"
         POST_OPERATIVE = "post_operative", "Post-operative"
         AMBIGUOUS = "ambiguous", "Ambiguous"
+        PRIOR_IMAGING = "prior_imaging", "Prior or follow-up imaging"
+        PATHOLOGY = "pathology", "Pathology result"
         OTHER = "other", "Other"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -168,7 +173,12 @@ class Review(models.Model):
     class Meta:
         ordering = ["created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["case", "kind"], name="one_review_per_case_and_kind")
+            # Amendments excepted: a reported case can be amended more than once.
+            models.UniqueConstraint(
+                fields=["case", "kind"],
+                condition=~models.Q(kind="amendment"),
+                name="one_review_per_case_and_kind",
+            )
         ]
 
     def __str__(self) -> str:

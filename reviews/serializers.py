@@ -56,6 +56,13 @@ class ReviewInSerializer(serializers.Serializer):
     )
 
 
+class AmendInSerializer(serializers.Serializer):
+    label = serializers.ChoiceField(choices=TumourClass.choices)
+    reason = serializers.ChoiceField(choices=Review.Reason.choices)
+    note = serializers.CharField(max_length=2000)
+    key_slice = serializers.UUIDField(required=False, allow_null=True, default=None)
+
+
 class ReviewOutSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     case = serializers.UUIDField(source="case.public_id", read_only=True)

@@ -353,6 +353,70 @@ def review_submit(
     return review
 
 
+@transaction.atomic
+def case_amend(
+    *,
+    case: Case,
+    reader,
+    label: str,
+    reason: str,
+    note: str,
+    key_slice=None,
+    request=None,
+) -> Review:
+    """Correct the final class of a reported case (a pathology result, a prior, a second look).
+
+    Any radiologist may amend; the reads stay as they were, the amendment is one more read
+    (kind ``amendment``) and the case's final class and decision time change, so the next
+    dataset export carries the new class (and shows the image as relabelled). A reason and a
+    note are required: an amendment overrides what was reported.
+    """
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if case.status != Case.Status.DONE:
+        raise ValidationError("Only a reported case can be amended; this one is still open.")
+    if label not in TumourClass.values:
+        raise ValidationError({"label": "Unknown class."})
+    if label == case.final_label:
+        raise ValidationError({"label": "The report already says this class."})
+    if reason not in Review.Reason.values:
+        raise ValidationError({"reason": "Say why the report is amended."})
+    note = note.strip()
+    if not note:
+        raise ValidationError({"note": "Write what the amendment is based on."})
+    key_scan = None
+    if key_slice:
+        key_scan = selectors.case_slices(case=case).filter(public_id=key_slice).first()
+        if key_scan is None:
+            raise ValidationError({"key_slice": "That slice is not part of this case."})
+    before = case.final_label
+    review = Review.objects.create(
+        case=case,
+        reader=reader,
+        kind=Review.Kind.AMENDMENT,
+        ai_label=case.ai_label,
+        label=label,
+        reason=reason,
+        note=note,
+        key_scan=key_scan,
+    )
+    _report(case, label, Case.Resolution.AMENDED, timezone.now())
+    case.save(update_fields=["final_label", "resolution", "decided_at", "status"])
+    audit_record(
+        action=Action.CASE_AMENDED,
+        actor=reader,
+        request=request,
+        target=case,
+        details={
+            "review": str(review.public_id),
+            "before": before,
+            "label": label,
+            "reason": reason,
+            "key_slice": str(key_scan.public_id) if key_scan else "",
+        },
+    )
+    return review
+
+
 def _report(case: Case, label: str, resolution: str, now) -> None:
     case.status = Case.Status.DONE
     case.final_label = label

@@ -13,7 +13,13 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from reviews import selectors, services
-from reviews.forms import InitialLabelForm, ReviewForm, SiteOptionsForm, WorklistFilterForm
+from reviews.forms import (
+    AmendForm,
+    InitialLabelForm,
+    ReviewForm,
+    SiteOptionsForm,
+    WorklistFilterForm,
+)
 from reviews.models import Case, Review, SiteOptions, TumourClass
 from tumorapp.accounts import rules
 from tumorapp.accounts.access import RoleRequiredMixin
@@ -146,6 +152,8 @@ class CaseView(RoleRequiredMixin, TemplateView):
                 except ValidationError as error:
                     messages.error(request, " ".join(error.messages))
             return redirect("reviews:case", public_id=case.public_id)
+        if request.POST.get("step") == "amend":
+            return self._amend(request, case)
         form = ReviewForm(request.POST)
         if form.is_valid():
             try:
@@ -158,6 +166,21 @@ class CaseView(RoleRequiredMixin, TemplateView):
             messages.success(request, "Read recorded.")
             return _to_next_case(request)
         messages.error(request, "Choose a class.")
+        return redirect("reviews:case", public_id=case.public_id)
+
+    def _amend(self, request, case):
+        form = AmendForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "An amendment needs a class, a reason and a note.")
+            return redirect("reviews:case", public_id=case.public_id)
+        try:
+            services.case_amend(
+                case=case, reader=request.user, request=request, **form.cleaned_data
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, "Report amended: the next dataset export carries it.")
         return redirect("reviews:case", public_id=case.public_id)
 
 
