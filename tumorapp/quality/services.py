@@ -9,6 +9,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from ml.fingerprint import BINS
@@ -178,13 +179,16 @@ def quality_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Re
 
     Events are filed under the day they happened (decision, prediction, read), which is
     always "now" when they are written, so rewriting yesterday and today catches everything
-    new since the last run, midnight included. The first run, or ``full``, rebuilds all days.
+    new since the last run, midnight included; an amendment also moves its case's decision
+    out of an older day, so that day is rewritten too. The first run, or ``full``, rebuilds
+    all days.
     """
     now = now or timezone.now()
     started = time.perf_counter()
     first_day = None
     if not full and DailyCounts.objects.exists():
         first_day = timezone.localdate(now) - dt.timedelta(days=1)
+        first_day = min(first_day, _amended_from(first_day) or first_day)
     start = (
         None
         if first_day is None
@@ -216,6 +220,16 @@ def quality_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Re
         Refresh.objects.filter(finished_at__lt=now - dt.timedelta(days=7)).delete()
         quality_alerts_evaluate(now=now)
     return refresh
+
+
+def _amended_from(since: dt.date) -> dt.date | None:
+    """The first day holding a read of a case amended since ``since`` (its earlier decision
+    lies on or after that day), or None."""
+    start = dt.datetime.combine(since, dt.time.min, tzinfo=timezone.get_current_timezone())
+    first = Review.objects.filter(
+        case__reviews__kind=Review.Kind.AMENDMENT, case__reviews__created_at__gte=start
+    ).aggregate(first=Min("created_at"))["first"]
+    return timezone.localdate(first) if first else None
 
 
 def _recent_counts(*, days: int, now: dt.datetime) -> dict[str, dict]:
