@@ -70,3 +70,21 @@ def test_keyboard_review_from_next_case_to_next_case(
     review = Review.objects.get(case=cases[0])
     assert (review.reader, review.label, review.reason) == (alice, "meningioma", "wrong_sequence")
     assert review.ai_label == "glioma"
+
+    # (it contradicts a confident AI, so it waits for a second reader); she accepts the next
+    page.keyboard.press("a")
+    page.wait_for_url(f"**/worklist/cases/{cases[2].public_id}/")
+    assert Review.objects.get(case=cases[1]).label == "meningioma"
+
+    # and later, with the pathology result, she amends that reported case from its page
+    page.goto(f"{live_server.url}/worklist/cases/{cases[1].public_id}/")
+    page.click("#amend summary")
+    page.check("#amend-form input[name=label][value=pituitary]")
+    page.select_option("#id_amend_reason", "pathology")
+    page.fill("#id_amend_note", "Pituitary macroadenoma on histology.")
+    page.screenshot(path=str(SCREENSHOTS / "review-amend.png"))
+    page.click("#amend-form button[type=submit]")
+    page.wait_for_selector(".msg-success")
+    cases[1].refresh_from_db()
+    assert (cases[1].final_label, cases[1].resolution) == ("pituitary", "amended")
+    assert "Amendment" in page.locator(".read-list").inner_text()
