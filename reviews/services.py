@@ -290,11 +290,7 @@ def review_submit(
         raise ValidationError({"reason": "Unknown reason."})
     if ai_is_hidden(case=case, options=options):
         raise ValidationError("Record your initial class before the AI's answer is shown.")
-    key_scan = None
-    if key_slice:
-        key_scan = selectors.case_slices(case=case).filter(public_id=key_slice).first()
-        if key_scan is None:
-            raise ValidationError({"key_slice": "That slice is not part of this case."})
+    key_scan = _key_scan(case, key_slice)
     kind = {
         Case.Status.FIRST_READ: Review.Kind.FIRST,
         Case.Status.SECOND_READ: Review.Kind.SECOND,
@@ -383,11 +379,7 @@ def case_amend(
     note = note.strip()
     if not note:
         raise ValidationError({"note": "Write what the amendment is based on."})
-    key_scan = None
-    if key_slice:
-        key_scan = selectors.case_slices(case=case).filter(public_id=key_slice).first()
-        if key_scan is None:
-            raise ValidationError({"key_slice": "That slice is not part of this case."})
+    key_scan = _key_scan(case, key_slice)
     before = case.final_label
     review = Review.objects.create(
         case=case,
@@ -415,6 +407,16 @@ def case_amend(
         },
     )
     return review
+
+
+def _key_scan(case: Case, key_slice):
+    """The case's slice a read names by its scan's public id (None when it names none)."""
+    if not key_slice:
+        return None
+    key_scan = selectors.case_slices(case=case).filter(public_id=key_slice).first()
+    if key_scan is None:
+        raise ValidationError({"key_slice": "That slice is not part of this case."})
+    return key_scan
 
 
 def _report(case: Case, label: str, resolution: str, now) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import zipfile
 from datetime import timedelta
 
@@ -15,13 +14,13 @@ import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.db import connection
 from django.utils import timezone
 
 from reviews.models import Case, Review, SiteOptions
 from reviews.selectors import case_slices
 from reviews.services import case_open_for_prediction, review_submit
 from tests.factories import PredictionFactory, ScanFactory, UserFactory
+from tests.reviews.test_concurrency import all_at_once
 from tests.tumorapp.datasets.reviewed import single_reads_only
 from tests.tumorapp.dicom import dicomfiles
 from tests.tumorapp.registry.conftest import write_model_folder
@@ -298,25 +297,8 @@ def test_slices_of_one_study_predicted_at_once_open_one_case():
         )
         for i in range(1, 9)
     ]
-    barrier = threading.Barrier(len(predictions))
-    errors = []
-
-    def open_case(prediction):
-        try:
-            barrier.wait(timeout=30)
-            case_open_for_prediction(prediction=prediction)
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=open_case, args=(p,)) for p in predictions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    all_at_once(predictions, lambda p: case_open_for_prediction(prediction=p))
     # then no worker failed, and there is one case, keyed on the most urgent slice
-    assert not errors, errors
     case = Case.objects.get()
     assert case.study == study and case.prediction == predictions[-1]
     assert InferenceRun.objects.count() == 8
