@@ -27,6 +27,7 @@ from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.dicom.files import pixels_response
+from tumorapp.registry.selectors import operating_point
 
 
 def _radiologists():
@@ -137,6 +138,7 @@ class CaseView(RoleRequiredMixin, TemplateView):
             reviews=list(selectors.case_reviews(case=case)) if show_reads else [],
             slices=slices,
             start_slice=start,
+            operating_point=operating_point(prediction.model_version),
             **kwargs,
         )
 

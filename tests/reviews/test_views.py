@@ -215,3 +215,23 @@ def test_agreement_page_and_site_options_page(carol, client_for):
     options = SiteOptions.current()
     assert options.blind_first_read and options.lease_minutes == 20
     assert AuditEvent.objects.filter(action=Action.SITE_OPTIONS_CHANGED).count() == 1
+
+
+def test_the_case_page_states_the_models_threshold_and_its_operating_point(
+    alice, client_for, make_case, tmp_path
+):
+    from tests.tumorapp.registry.conftest import write_model_folder
+    from tumorapp.registry.services import model_register
+
+    # given a case predicted by a registered version (threshold 0.3, sensitivity 0.95)
+    model_register(path=write_model_folder(tmp_path, "test-model-1"))
+    suspected = make_case(p_tumor=0.31, label="no_tumor")
+    page = client_for(alice).get(f"/worklist/cases/{suspected.public_id}/")
+    text = page.content.decode()
+    # then the page says why it is suspected, at which threshold, and what that costs
+    assert "at or above" in text and '<span class="mono">0.300</span>' in text
+    assert "sensitivity 0.95, specificity 0.60" in text and "Expect false alarms" in text
+    # and a version the registry does not know gets no such line
+    other = make_case(p_tumor=0.9, label="glioma", run__model_version="unknown-model")
+    page = client_for(alice).get(f"/worklist/cases/{other.public_id}/")
+    assert 'id="operating-point"' not in page.content.decode()

@@ -12,6 +12,23 @@ def active_model() -> ModelVersion | None:
     return ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
 
 
+def operating_point(version: str) -> dict | None:
+    """The tumour threshold of a registered version and its sensitivity and specificity on
+    that version's validation images, or None for a version the registry does not know."""
+    model = ModelVersion.objects.filter(version=version).only("metrics", "card").first()
+    if model is None:
+        return None
+    tumour = (model.metrics or {}).get("tumour") or {}
+    threshold = tumour.get("threshold", (model.card or {}).get("threshold"))
+    if threshold is None:
+        return None
+    return {
+        "threshold": threshold,
+        "sensitivity": tumour.get("sensitivity"),
+        "specificity": tumour.get("specificity"),
+    }
+
+
 def models_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("parent", "replaces").prefetch_related(
         "training_exports"

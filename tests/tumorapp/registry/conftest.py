@@ -19,7 +19,11 @@ def write_model_folder(root, version: str, accuracy: float = 0.9):
         "temperature": 1.0,
         "target_sensitivity": 0.97,
         "training": {"data": ["/data/base"]},
-        "validation": {"n": 10, "accuracy": accuracy, "tumour": {"sensitivity": 0.95}},
+        "validation": {
+            "n": 10,
+            "accuracy": accuracy,
+            "tumour": {"sensitivity": 0.95, "specificity": 0.6},
+        },
     }
     artefact.write_json(folder / artefact.MANIFEST, manifest)
     (folder / artefact.FINGERPRINT_FILE).write_text(json.dumps({"class_counts": {"glioma": 3}}))
