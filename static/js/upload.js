@@ -5,6 +5,7 @@
   const form = document.getElementById("upload-form");
   if (!form) return;
   const input = document.getElementById("upload-input");
+  const folder = document.getElementById("upload-folder");
   const list = document.getElementById("upload-list");
   const section = document.getElementById("upload-results");
   const rowTemplate = document.getElementById("upload-row");
@@ -33,12 +34,19 @@
     row.dataset.state = kind;
   }
 
+  // A folder brings its hidden files along (.DS_Store, Thumbs.db's kin): not images.
+  function hidden(file) {
+    const path = file.webkitRelativePath || file.name;
+    return path.split("/").some(function (part) { return part.startsWith("."); });
+  }
+
   function addFiles(files) {
+    files = files.filter(function (file) { return !hidden(file); });
     if (!files.length) return;
     section.hidden = false;
     for (const file of files) {
       const row = rowTemplate.content.firstElementChild.cloneNode(true);
-      row.querySelector(".upload-name").textContent = file.name;
+      row.querySelector(".upload-name").textContent = file.webkitRelativePath || file.name;
       list.prepend(row);
       if (file.size > config.maxFileBytes) {
         setState(row, "danger", "Refused", "The file is larger than " +
@@ -112,10 +120,56 @@
     pump();
   }
 
-  input.addEventListener("change", function () {
-    addFiles(Array.from(input.files));
-    input.value = "";
+  [input, folder].forEach(function (chooser) {
+    if (!chooser) return;
+    chooser.addEventListener("change", function () {
+      addFiles(Array.from(chooser.files));
+      chooser.value = "";
+    });
   });
+
+  // A dropped folder arrives as an entry to walk (readEntries answers in chunks).
+  function entryFiles(entry, prefix) {
+    if (entry.isFile) {
+      return new Promise(function (resolve) {
+        entry.file(function (file) {
+          try {
+            Object.defineProperty(file, "webkitRelativePath", { value: prefix + file.name });
+          } catch (error) { /* the plain name will do */ }
+          resolve([file]);
+        }, function () { resolve([]); });
+      });
+    }
+    if (!entry.isDirectory) return Promise.resolve([]);
+    const reader = entry.createReader();
+    const path = prefix + entry.name + "/";
+    return new Promise(function (resolve) {
+      const entries = [];
+      (function more() {
+        reader.readEntries(function (chunk) {
+          if (!chunk.length) {
+            Promise.all(entries.map(function (e) { return entryFiles(e, path); }))
+              .then(function (lists) { resolve([].concat.apply([], lists)); });
+            return;
+          }
+          entries.push.apply(entries, chunk);
+          more();
+        }, function () { resolve([]); });
+      })();
+    });
+  }
+
+  function droppedFiles(transfer) {
+    const items = Array.from(transfer.items || []);
+    const entries = items.map(function (item) {
+      return item.webkitGetAsEntry ? item.webkitGetAsEntry() : null;
+    });
+    if (!entries.length || entries.some(function (e) { return !e; })) {
+      return Promise.resolve(Array.from(transfer.files));
+    }
+    return Promise.all(entries.map(function (e) { return entryFiles(e, ""); }))
+      .then(function (lists) { return [].concat.apply([], lists); });
+  }
   ["dragenter", "dragover"].forEach(function (name) {
     form.addEventListener(name, function (event) {
       event.preventDefault();
@@ -129,7 +183,7 @@
     });
   });
   form.addEventListener("drop", function (event) {
-    addFiles(Array.from(event.dataTransfer.files));
+    droppedFiles(event.dataTransfer).then(addFiles);
   });
   form.addEventListener("submit", function (event) { event.preventDefault(); });
 })();

@@ -82,21 +82,26 @@ def test_upload_a_dicom_then_review_it_with_the_header_window(
 def test_a_study_is_read_as_one_case_moving_through_its_slices(
     live_server, browser, bob, alice, tmp_path
 ):
-    # given three slices of one study (real MR slices wrapped as DICOM), uploaded together
-    files = []
+    # given a folder with three slices of one study (real MR slices wrapped as DICOM)
+    series = tmp_path / "series"
+    series.mkdir()
     for instance, index in enumerate((5, 1, 8), start=1):
         data = dicomfiles.from_shared_jpeg(index, instance=instance, window=(2000, 4000))
         if instance == 2:  # low values white: the viewer must show it inverted
             ds = pydicom.dcmread(io.BytesIO(data))
             ds.PhotometricInterpretation = "MONOCHROME1"
             data = dicomfiles.to_bytes(ds)
-        path = tmp_path / f"IM000{instance}.dcm"
+        path = series / f"IM000{instance}"  # PACS exports often have no extension
         path.write_bytes(data)
-        files.append(str(path))
+    (series / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    # when the technologist chooses the series' folder on the upload page
     tech = browser.new_page()
     sign_in(tech, live_server.url, "bob", "/scans/upload/")
-    tech.set_input_files("#upload-input", files)
+    tech.set_input_files("#upload-folder", str(series))
     tech.locator(".upload-row[data-state=ok]").nth(2).wait_for(timeout=20_000)
+    # then its three slices are sent, and the hidden file is not
+    assert tech.locator(".upload-row").count() == 3
+    expect(tech.locator(".upload-row").first).to_contain_text("series/IM000")
     # then the worklist has one case for the study
     case = Case.objects.get()
     reader = browser.new_page(viewport={"width": 1440, "height": 900})
