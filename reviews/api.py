@@ -1,5 +1,6 @@
 """API v1 for the review workflow: claim the next case, submit a read, release a case."""
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -13,6 +14,7 @@ from reviews.models import Case, SiteOptions
 from reviews.serializers import (
     AiAnswerSerializer,
     AmendInSerializer,
+    AssignInSerializer,
     CaseSerializer,
     ReviewInSerializer,
     ReviewOutSerializer,
@@ -141,3 +143,29 @@ class AmendCaseApi(APIView):
         except DjangoValidationError as error:
             raise _as_api_error(error) from error
         return Response(ReviewOutSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+class AssignCaseApi(APIView):
+    """Put an open case in one radiologist's queue, or back in everyone's (assignee null)."""
+
+    permission_classes = [HasRole.of(Role.RADIOLOGIST)]
+
+    @extend_schema(request=AssignInSerializer, responses={200: CaseSerializer})
+    def post(self, request, public_id):
+        case = get_object_or_404(Case, public_id=public_id)
+        body = AssignInSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        assignee = None
+        if body.validated_data["assignee"]:
+            assignee = (
+                get_user_model().objects.filter(username=body.validated_data["assignee"]).first()
+            )
+            if assignee is None:
+                raise ValidationError({"assignee": ["No such user."]})
+        try:
+            case = services.case_assign(
+                case=case, actor=request.user, assignee=assignee, request=request
+            )
+        except DjangoValidationError as error:
+            raise _as_api_error(error) from error
+        return Response(CaseSerializer(case).data)

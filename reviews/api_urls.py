@@ -19,4 +19,9 @@ urlpatterns = [
         api.AmendCaseApi.as_view(),
         name="api-reviews-amend",
     ),
+    path(
+        "reviews/cases/<uuid:public_id>/assign/",
+        api.AssignCaseApi.as_view(),
+        name="api-reviews-assign",
+    ),
 ]

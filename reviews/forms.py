@@ -12,10 +12,13 @@ class WorklistFilterForm(forms.Form):
         required=False, label="Opened since", widget=forms.DateInput(attrs={"type": "date"})
     )
     reader = forms.ChoiceField(required=False, label="Claimed by")
+    assigned = forms.ChoiceField(required=False, label="Assigned to")
 
     def __init__(self, *args, readers=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["reader"].choices = [("", "Anyone")] + [(str(r.pk), str(r)) for r in readers]
+        people = [(str(r.pk), str(r)) for r in readers]
+        self.fields["reader"].choices = [("", "Anyone")] + people
+        self.fields["assigned"].choices = [("", "Anyone")] + people
 
 
 class ReviewForm(forms.Form):
@@ -26,6 +29,14 @@ class ReviewForm(forms.Form):
     )
     poor_image_quality = forms.BooleanField(required=False, label="Poor image quality")
     key_slice = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(queryset=None, required=False, empty_label="Everyone")
+
+    def __init__(self, *args, readers=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = readers
 
 
 class AmendForm(forms.Form):

@@ -88,6 +88,11 @@ class Case(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # A reader this case waits for (a personal queue): only they are handed it, before
+    # their other cases, until a read moves it on or it is escalated.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # The class the claim holder recorded before the AI's answer was revealed (blind read).
     blind_label = models.CharField(max_length=16, choices=TumourClass.choices, blank=True)
     first_reader = models.ForeignKey(

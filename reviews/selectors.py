@@ -22,6 +22,7 @@ class WorklistFilters:
     predicted: str = ""
     since: dt.date | None = None
     reader_id: int | None = None
+    assigned_id: int | None = None
 
 
 def worklist_for(*, filters: WorklistFilters, limit: int = WORKLIST_PAGE_SIZE) -> list[Case]:
@@ -39,6 +40,8 @@ def worklist_for(*, filters: WorklistFilters, limit: int = WORKLIST_PAGE_SIZE) -
         cases = cases.filter(opened_at__gte=start)
     if filters.reader_id:
         cases = cases.filter(claimed_by_id=filters.reader_id)
+    if filters.assigned_id:
+        cases = cases.filter(assigned_to_id=filters.assigned_id)
     study_slices = (
         Scan.objects.filter(series__study=OuterRef("study"))
         .exclude(status=Scan.Status.QUARANTINED)
@@ -47,7 +50,7 @@ def worklist_for(*, filters: WorklistFilters, limit: int = WORKLIST_PAGE_SIZE) -
         .values("n")
     )
     return list(
-        cases.select_related("scan", "prediction", "claimed_by")
+        cases.select_related("scan", "prediction", "claimed_by", "assigned_to")
         .annotate(study_slices=Subquery(study_slices))
         .order_by("priority", "opened_at")[:limit]
     )
@@ -63,7 +66,13 @@ def worklist_counts() -> dict[str, int]:
 
 def case_detail(*, public_id) -> Case:
     return Case.objects.select_related(
-        "scan__series", "study", "prediction", "claimed_by", "first_reader", "second_reader"
+        "scan__series",
+        "study",
+        "prediction",
+        "claimed_by",
+        "assigned_to",
+        "first_reader",
+        "second_reader",
     ).get(public_id=public_id)
 
 

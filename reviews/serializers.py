@@ -14,6 +14,9 @@ class CaseSerializer(serializers.ModelSerializer):
         help_text="the case's scans in series and instance order (one for PNG and JPEG)"
     )
     band = serializers.CharField(source="band.label", read_only=True)
+    assigned_to = serializers.CharField(
+        source="assigned_to.username", read_only=True, allow_null=True, default=None
+    )
 
     class Meta:
         model = Case
@@ -25,6 +28,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "status",
             "band",
             "priority",
+            "assigned_to",
             "opened_at",
             "lease_expires_at",
         ]
@@ -53,6 +57,13 @@ class ReviewInSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         help_text="the scan (one of the case's slices) that shows the finding",
+    )
+
+
+class AssignInSerializer(serializers.Serializer):
+    assignee = serializers.CharField(
+        allow_null=True,
+        help_text="a radiologist's username; null puts the case back in everyone's queue",
     )
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from reviews import selectors
 from reviews.models import Case, Review, SiteOptions, TumourClass
+from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.inference.models import Prediction
@@ -153,7 +154,9 @@ def _claimable_by(reader, now) -> Q:
     adjudicate = (
         Q(status=Case.Status.ADJUDICATION) & ~Q(first_reader=reader) & ~Q(second_reader=reader)
     )
-    return free & (first | second | adjudicate)
+    # A case assigned to another reader waits for them, unless it has been escalated.
+    mine = Q(assigned_to__isnull=True) | Q(assigned_to=reader) | Q(priority__lt=1000)
+    return free & mine & (first | second | adjudicate)
 
 
 @transaction.atomic
@@ -163,7 +166,8 @@ def case_claim_next(*, reader, request=None) -> Case | None:
     1. A reader holding an unexpired claim gets that case back (one case at a time).
     2. Otherwise lock the first free case in triage order, skipping rows other readers are
        locking right now (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
-       writers), so two readers can never be handed the same case.
+       writers), so two readers can never be handed the same case. Cases assigned to the
+       reader come first; cases assigned to someone else are skipped unless escalated.
     3. Record the claim with its lease and audit it.
     """
     now = timezone.now()
@@ -175,13 +179,14 @@ def case_claim_next(*, reader, request=None) -> Case | None:
     )
     if held is not None:
         return held
-    case = (
+    claimable = (
         Case.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("scan", "prediction")
         .filter(_claimable_by(reader, now))
         .order_by("priority", "opened_at")
-        .first()
     )
+    # The reader's own queue (cases assigned to them) first, then everyone's.
+    case = claimable.filter(assigned_to=reader).first() or claimable.first()
     if case is None:
         return None
     case.claimed_by = reader
@@ -330,6 +335,7 @@ def review_submit(
     case.claimed_by = None
     case.lease_expires_at = None
     case.blind_label = ""
+    case.assigned_to = None  # the read moves the case on: the next stage is anyone's
     case.save()
     audit_record(
         action=action,
@@ -347,6 +353,44 @@ def review_submit(
         },
     )
     return review
+
+
+@transaction.atomic
+def case_assign(*, case: Case, actor, assignee=None, request=None) -> Case:
+    """Put an open case in one reader's queue (``assignee`` None: back to everyone's).
+
+    The assignee must be an active radiologist who may read the case at its stage: not the
+    first reader of a second read, not either reader of an adjudication. A claim already
+    held keeps its lease; the assignment decides who is handed the case next.
+    """
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if not case.is_open:
+        raise ValidationError("A reported case cannot be assigned.")
+    if assignee is not None:
+        if not (assignee.is_active and assignee.has_role(Role.RADIOLOGIST)):
+            raise ValidationError({"assignee": "Only an active radiologist can be assigned."})
+        earlier = {case.first_reader_id, case.second_reader_id} - {None}
+        if case.status != Case.Status.FIRST_READ and assignee.pk in earlier:
+            raise ValidationError(
+                {"assignee": "This reader already read the case; it needs another reader."}
+            )
+    before = case.assigned_to
+    if before == assignee:
+        return case
+    case.assigned_to = assignee
+    case.save(update_fields=["assigned_to"])
+    audit_record(
+        action=Action.CASE_ASSIGNED,
+        actor=actor,
+        request=request,
+        target=case,
+        details={
+            "before": before.get_username() if before else "",
+            "after": assignee.get_username() if assignee else "",
+            "status": case.status,
+        },
+    )
+    return case
 
 
 @transaction.atomic

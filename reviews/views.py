@@ -15,6 +15,7 @@ from django.views.generic import FormView, TemplateView
 from reviews import selectors, services
 from reviews.forms import (
     AmendForm,
+    AssignForm,
     InitialLabelForm,
     ReviewForm,
     SiteOptionsForm,
@@ -48,6 +49,7 @@ class WorklistView(RoleRequiredMixin, TemplateView):
                 predicted=data["predicted"],
                 since=data["since"],
                 reader_id=int(data["reader"]) if data["reader"] else None,
+                assigned_id=int(data["assigned"]) if data["assigned"] else None,
             )
         counts = selectors.worklist_counts()
         return super().get_context_data(
@@ -139,6 +141,12 @@ class CaseView(RoleRequiredMixin, TemplateView):
             slices=slices,
             start_slice=start,
             operating_point=operating_point(prediction.model_version),
+            assign_form=AssignForm(
+                initial={"assignee": case.assigned_to_id},
+                readers=_radiologists().filter(is_active=True),
+            )
+            if case.is_open
+            else None,
             **kwargs,
         )
 
@@ -156,6 +164,8 @@ class CaseView(RoleRequiredMixin, TemplateView):
             return redirect("reviews:case", public_id=case.public_id)
         if request.POST.get("step") == "amend":
             return self._amend(request, case)
+        if request.POST.get("step") == "assign":
+            return self._assign(request, case)
         form = ReviewForm(request.POST)
         if form.is_valid():
             try:
@@ -168,6 +178,21 @@ class CaseView(RoleRequiredMixin, TemplateView):
             messages.success(request, "Read recorded.")
             return _to_next_case(request)
         messages.error(request, "Choose a class.")
+        return redirect("reviews:case", public_id=case.public_id)
+
+    def _assign(self, request, case):
+        form = AssignForm(request.POST, readers=_radiologists().filter(is_active=True))
+        if not form.is_valid():
+            messages.error(request, "Choose a radiologist.")
+            return redirect("reviews:case", public_id=case.public_id)
+        assignee = form.cleaned_data["assignee"]
+        try:
+            services.case_assign(case=case, actor=request.user, assignee=assignee, request=request)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            who = f"{assignee}'s queue" if assignee else "everyone's queue"
+            messages.success(request, f"The case is in {who}.")
         return redirect("reviews:case", public_id=case.public_id)
 
     def _amend(self, request, case):

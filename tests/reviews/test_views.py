@@ -47,10 +47,10 @@ def test_next_case_api_query_count_is_pinned(make_case, alice, api_for, django_a
         make_case(p_tumor=0.5 + i / 100, label="glioma")
     SiteOptions.current()
     api = api_for(alice)
-    # role, savepoint, held claim, lock-and-pick (with scan and prediction), site options,
-    # claim update, audit (savepoint, chain lock, last hash, insert, release), release, and
-    # the site options again for the blind-read check
-    with django_assert_num_queries(13):
+    # role, savepoint, held claim, the reader's own queue, lock-and-pick (with scan and
+    # prediction), site options, claim update, audit (savepoint, chain lock, last hash,
+    # insert, release), release, and the site options again for the blind-read check
+    with django_assert_num_queries(14):
         response = api.post(reverse("api-reviews-next"))
     assert response.status_code == 200
 

@@ -34,6 +34,7 @@ class Action(models.TextChoices):
     CASE_CLAIMED = "case.claimed", "Claimed case"
     CASE_RELEASED = "case.released", "Released case"
     CASE_AMENDED = "case.amended", "Amended a reported case"
+    CASE_ASSIGNED = "case.assigned", "Assigned a case to a reader"
     AUDIT_EXPORTED = "audit.exported", "Exported audit log"
     SITE_OPTIONS_CHANGED = "site.options_changed", "Changed site options"
     SCAN_RELEASED = "scan.released", "Released scan from quarantine"
