@@ -1,12 +1,9 @@
 """A person signs in through the real page in headless Chromium and sees their role's menu."""
 
-from pathlib import Path
-
 import pytest
 
 from tests.factories import TEST_PASSWORD
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.screenshots import SCREENSHOTS
 
 
 @pytest.mark.browser

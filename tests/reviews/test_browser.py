@@ -1,13 +1,10 @@
 """A radiologist reads from the keyboard in headless Chromium: next case, heat map, correct."""
 
-from pathlib import Path
-
 import pytest
 
 from reviews.models import Review, SiteOptions
 from tests.factories import TEST_PASSWORD
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+from tests.screenshots import SCREENSHOTS
 
 # A worklist that looks like a morning's intake: (p_tumor, label, ood)
 INTAKE = [

@@ -2,17 +2,15 @@
 Chromium; the screenshots in docs/screenshots come from here."""
 
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.factories import TEST_PASSWORD, UserFactory
+from tests.screenshots import SCREENSHOTS
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
-
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ opens it in review and the window/level readout starts at the header's centre an
 windowing the 16-bit values; an admin sees a burned-in slice in quarantine."""
 
 import io
-from pathlib import Path
 
 import pydicom
 import pytest
@@ -11,9 +10,9 @@ from playwright.sync_api import expect
 
 from reviews.models import Case
 from tests.factories import TEST_PASSWORD
+from tests.screenshots import SCREENSHOTS
 from tests.tumorapp.dicom import dicomfiles
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 CENTER, WIDTH = 1800, 3600
 
 

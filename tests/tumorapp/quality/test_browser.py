@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from reviews.models import Case, Review
 from tests.factories import TEST_PASSWORD, UserFactory
+from tests.screenshots import SCREENSHOTS
 from tests.tumorapp.quality.conftest import (
     TRAIN_CONTRAST,
     TRAIN_CONTRAST_SD,
@@ -21,7 +21,6 @@ from tests.tumorapp.quality.conftest import (
 from tumorapp.accounts.roles import Role
 from tumorapp.quality.services import quality_refresh
 
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 CLASSES = ("glioma", "meningioma", "pituitary", "no_tumor")
 
 

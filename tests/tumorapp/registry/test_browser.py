@@ -2,7 +2,6 @@
 Chromium (screenshots for the docs)."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,13 +9,12 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.factories import TEST_PASSWORD
+from tests.screenshots import SCREENSHOTS
 from tests.tumorapp.datasets.reviewed import read, single_reads_only, upload
 from tests.tumorapp.registry.conftest import write_model_folder
 from tests.tumorapp.registry.fakes import RETRAINED
 from tumorapp.registry.selectors import active_model
 from tumorapp.registry.services import model_promote, model_register
-
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
 def _sign_in(page, live_server, username):

@@ -1,16 +1,13 @@
 """A technologist uploads through the real page in headless Chromium: several files at
 once, each with its own progress and result, then follows one to its scan page."""
 
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
 from ml import DEFAULT_MODEL_DIR
 from tests.factories import TEST_PASSWORD
+from tests.screenshots import SCREENSHOTS
 from tests.tumorapp.scans import images
-
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
 @pytest.mark.browser
