@@ -120,6 +120,8 @@ def test_a_study_is_read_as_one_case_moving_through_its_slices(
     expect(chips.nth(key - 1)).to_have_class("slice-chip key current")
     reader.keyboard.press("g")  # the test predictor's heat map is a flat tint: hide it
     expect(viewer).to_have_attribute("data-heatmap", "off")
+    reader.keyboard.press("Home")  # slice 1 (the key slice may be the MONOCHROME1 one)
+    expect(viewer).to_have_attribute("data-slice", "1")
     reader.wait_for_load_state("networkidle")
     reader.screenshot(path=str(SCREENSHOTS / "review-study.png"))
     # and the keys and the wheel move through the slices, keeping the reader's window
