@@ -1,6 +1,7 @@
 """A radiologist reads from the keyboard in headless Chromium: next case, heat map, correct."""
 
 import pytest
+from playwright.sync_api import expect
 
 from reviews.models import Review, SiteOptions
 from tests.factories import TEST_PASSWORD
@@ -85,3 +86,24 @@ def test_keyboard_review_from_next_case_to_next_case(
     cases[1].refresh_from_db()
     assert (cases[1].final_label, cases[1].resolution) == ("pituitary", "amended")
     assert "Amendment" in page.locator(".read-list").inner_text()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_worklist_refreshes_itself_with_new_cases(live_server, page, alice, make_case):
+    make_case(p_tumor=0.2, label="no_tumor")
+    page.goto(f"{live_server.url}/accounts/login/?next=/worklist/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/worklist/")
+    rows = page.locator("#worklist tbody tr")
+    assert rows.count() == 1
+    # when a new suspected tumour is predicted while the list is open, and r is pressed
+    make_case(p_tumor=0.98, label="glioma")
+    page.keyboard.press("r")
+    # then the list shows it on top, without a page load
+    expect(page.locator("#worklist")).to_have_attribute("data-refreshed", "1")
+    assert rows.count() == 2
+    expect(rows.first).to_contain_text("Glioma")
+    expect(page.locator(".status-counts")).to_contain_text("2")

@@ -63,3 +63,19 @@ def test_the_default_limits_are_fifteen_minutes(settings):
     assert settings.SESSION_IDLE_MINUTES_CLINICAL == 15
     assert settings.SESSION_COOKIE_AGE >= 15 * 60
     assert settings.SESSION_EXPIRE_AT_BROWSER_CLOSE
+
+
+@pytest.mark.django_db
+def test_the_worklists_background_refresh_does_not_keep_a_session_alive(alice, client):
+    # given a radiologist whose worklist refreshes itself while nobody touches the screen
+    client.force_login(alice)
+    assert client.get("/worklist/").status_code == 200
+    background = {"HTTP_X_BACKGROUND_REFRESH": "1"}
+    # 10 idle minutes: the refresh still gets the list, but does not restart the clock
+    idle_for(client, 10)
+    assert client.get("/worklist/", **background).status_code == 200
+    # 6 more minutes (16 since the last real request): the next refresh signs them out
+    idle_for(client, 6)
+    response = client.get("/worklist/", **background)
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert AuditEvent.objects.filter(action=Action.SESSION_EXPIRED).count() == 1

@@ -36,7 +36,8 @@ class IdleSessionMiddleware:
 
     The time of the last request is kept in the session and checked on the server, so the
     limit holds whatever the browser does with its cookie; the cookie itself still ends with
-    the browser (SESSION_EXPIRE_AT_BROWSER_CLOSE).
+    the browser (SESSION_EXPIRE_AT_BROWSER_CLOSE). Background refreshes (header
+    ``X-Background-Refresh: 1``) are checked but do not count as activity.
     """
 
     KEY = "_last_activity"
@@ -52,7 +53,7 @@ class IdleSessionMiddleware:
             last = request.session.get(self.KEY)
             if last is not None and now - last > limit * 60:
                 self._expire(request, user, limit)
-            else:
+            elif not is_background(request):
                 request.session[self.KEY] = now
         return self.get_response(request)
 
@@ -66,6 +67,15 @@ class IdleSessionMiddleware:
         )
         logout(request)
         messages.info(request, f"You were signed out after {limit} minutes without activity.")
+
+
+BACKGROUND_HEADER = "HTTP_X_BACKGROUND_REFRESH"
+
+
+def is_background(request) -> bool:
+    """A page refreshing itself (the worklist every 30 s) is not the user being active: it
+    must not keep an unattended workstation signed in."""
+    return request.META.get(BACKGROUND_HEADER) == "1"
 
 
 def idle_minutes_for(user) -> int:
