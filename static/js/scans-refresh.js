@@ -1,5 +1,6 @@
 // Scan pages refresh themselves while a prediction is pending: "My uploads" re-fetches its
 // table; a scan page asks the list API for its status (no audit noise) and reloads once done.
+// Both are background requests: they do not keep an idle session alive.
 (function () {
   "use strict";
   const table = document.getElementById("uploads-table");
@@ -9,7 +10,9 @@
     const el = document.getElementById("uploads-table");
     if (!el || !el.dataset.refreshSeconds) return;
     setTimeout(function () {
-      fetch(window.location.href, { credentials: "same-origin" })
+      fetch(window.location.href, {
+        credentials: "same-origin", headers: { "X-Background-Refresh": "1" },
+      })
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
         .then(function (html) {
           const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("uploads-table");
@@ -25,7 +28,8 @@
     const id = detail.dataset.scanId;
     setTimeout(function () {
       fetch("/api/v1/scans/?id=" + encodeURIComponent(id), {
-        credentials: "same-origin", headers: { Accept: "application/json" },
+        credentials: "same-origin",
+        headers: { Accept: "application/json", "X-Background-Refresh": "1" },
       })
         .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
         .then(function (data) {
