@@ -407,8 +407,8 @@ def case_amend(
     """Correct the final class of a reported case (a pathology result, a prior, a second look).
 
     Any radiologist may amend; the reads stay as they were, the amendment is one more read
-    (kind ``amendment``) and the case's final class and decision time change, so the next
-    dataset export carries the new class (and shows the image as relabelled). A reason and a
+    (kind ``amendment``) and the case's final class changes (its decision time does not), so
+    the next dataset export carries the new class (and shows the image as relabelled). A reason and a
     note are required: an amendment overrides what was reported.
     """
     case = Case.objects.select_for_update().get(pk=case.pk)
@@ -435,8 +435,11 @@ def case_amend(
         note=note,
         key_scan=key_scan,
     )
-    _report(case, label, Case.Resolution.AMENDED, timezone.now())
-    case.save(update_fields=["final_label", "resolution", "decided_at", "status"])
+    # The decision time stays the report's: it bounds which slices of a study the report
+    # covered, and exports filter on it; the amendment's own time is its read's.
+    case.final_label = label
+    case.resolution = Case.Resolution.AMENDED
+    case.save(update_fields=["final_label", "resolution"])
     audit_record(
         action=Action.CASE_AMENDED,
         actor=reader,

@@ -179,9 +179,9 @@ def quality_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Re
 
     Events are filed under the day they happened (decision, prediction, read), which is
     always "now" when they are written, so rewriting yesterday and today catches everything
-    new since the last run, midnight included; an amendment also moves its case's decision
-    out of an older day, so that day is rewritten too. The first run, or ``full``, rebuilds
-    all days.
+    new since the last run, midnight included; an amendment changes the final class of a
+    case decided on an older day, so that day is rewritten too. The first run, or ``full``,
+    rebuilds all days.
     """
     now = now or timezone.now()
     started = time.perf_counter()
@@ -223,8 +223,8 @@ def quality_refresh(*, full: bool = False, now: dt.datetime | None = None) -> Re
 
 
 def _amended_from(since: dt.date) -> dt.date | None:
-    """The first day holding a read of a case amended since ``since`` (its earlier decision
-    lies on or after that day), or None."""
+    """The first day holding a read of a case amended since ``since`` (its decision lies on
+    or after that day), or None."""
     start = dt.datetime.combine(since, dt.time.min, tzinfo=timezone.get_current_timezone())
     first = Review.objects.filter(
         case__reviews__kind=Review.Kind.AMENDMENT, case__reviews__created_at__gte=start

@@ -1,5 +1,5 @@
-"""An amended case leaves the day of its first decision: the nightly (incremental) refresh
-gives the same daily counts as a full rebuild."""
+"""An amendment changes the final class of a case decided days ago: the nightly
+(incremental) refresh gives the same daily counts as a full rebuild."""
 
 import datetime as dt
 
@@ -32,7 +32,7 @@ def test_an_amendment_ten_days_later_is_counted_once_by_the_incremental_refresh(
     case_amend(case=case, reader=alice, label="no_tumor", reason="pathology", note="no tumour")
     quality_refresh()
     incremental = daily_counts()
-    # then the figures are those of a full rebuild (the old day lost the case)
+    # then the figures are those of a full rebuild (the old day counts the new class)
     quality_refresh(full=True)
     assert incremental == daily_counts()
     assert incremental != before
