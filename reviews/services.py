@@ -408,8 +408,8 @@ def case_amend(
 
     Any radiologist may amend; the reads stay as they were, the amendment is one more read
     (kind ``amendment``) and the case's final class changes (its decision time does not), so
-    the next dataset export carries the new class (and shows the image as relabelled). A reason and a
-    note are required: an amendment overrides what was reported.
+    the next dataset export carries the new class (and shows the image as relabelled). A
+    reason and a note are required: an amendment overrides what was reported.
     """
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.status != Case.Status.DONE:
