@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from tumorapp.accounts.access import HasRole
 from tumorapp.accounts.roles import Role
 from tumorapp.accounts.rules import can_upload_scans
+from tumorapp.api.errors import RETRY_AFTER_SECONDS
 from tumorapp.audit.models import Action
 from tumorapp.inference.models import InferenceRun, Prediction
 from tumorapp.scans.downloads import stored_png_response
@@ -262,7 +263,10 @@ def _refused(outcomes: list[UploadOutcome], results: list[dict]) -> Response:
         "message": message,
         "details": {"results": results},
     }
-    return Response({"error": body}, status=code)
+    # 503: the store or the database failed and nothing was kept; the same request may be
+    # sent again.
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if code == 503 else None
+    return Response({"error": body}, status=code, headers=headers)
 
 
 def _too_large() -> PayloadTooLarge:

@@ -24,8 +24,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UploadOutcome:
-    """What became of one uploaded file. ``scan`` is None when it was rejected, or when it
-    duplicates a scan the uploader may not see (its existence is all they learn)."""
+    """What became of one uploaded file. ``scan`` is None when it was rejected or could not
+    be stored, or when it duplicates a scan the uploader may not see (its existence is all
+    they learn)."""
 
     CREATED = "created"
     DUPLICATE = "duplicate"
@@ -36,6 +37,18 @@ class UploadOutcome:
     scan: Scan | None = None
     error: IngestError | None = None
     slices: int = 1  # a multi-frame DICOM file becomes one scan per frame; ``scan`` is the first
+
+
+class StorageError(Exception):
+    """The file store failed (disk full, bucket unreachable) or raced another writer."""
+
+
+STORE_FAILED = IngestError(
+    "store_failed",
+    "Not stored: saving the file failed on the server and nothing of it was kept. "
+    "Try again in a moment.",
+    status=503,
+)
 
 
 def upload_limits() -> Limits:
@@ -54,29 +67,71 @@ def clean_filename(name: str) -> str:
 
 def scan_upload(*, uploaded_by, filename: str, data: bytes, request=None) -> UploadOutcome:
     """Validate one file and store it as a new scan (one per frame of a multi-frame DICOM
-    file), or say why not (never raises on bad input). The same bytes uploaded again are
-    reported as a duplicate, not stored twice."""
+    file, all of them or none), or say why not (never raises on bad input, nor when the
+    store or the database refuses the write). The same bytes uploaded again are reported as
+    a duplicate, not stored twice."""
     name = clean_filename(filename)
     try:
         images = ingest_slices(data, upload_limits())
     except IngestError as exc:
         logger.info("upload refused (%s) from user %s", exc.code, uploaded_by.pk)
         return UploadOutcome(name, UploadOutcome.REJECTED, error=exc)
-    outcomes = [
-        _store(uploaded_by=uploaded_by, name=name, image=i, request=request) for i in images
-    ]
+    try:
+        outcomes = _store(uploaded_by=uploaded_by, name=name, images=images, request=request)
+    except (StorageError, IntegrityError) as exc:
+        logger.warning("upload from user %s not stored, nothing kept: %r", uploaded_by.pk, exc)
+        return UploadOutcome(name, UploadOutcome.REJECTED, error=STORE_FAILED, slices=len(images))
     created = [o for o in outcomes if o.status == UploadOutcome.CREATED]
     return replace(created[0] if created else outcomes[0], slices=len(outcomes))
 
 
-def _store(*, uploaded_by, name: str, image: IngestedImage, request) -> UploadOutcome:
+def _store(*, uploaded_by, name: str, images: list[IngestedImage], request) -> list[UploadOutcome]:
+    """The slices of one file, all or none:
+
+    1. Write the files of the slices not on file yet; a file already stored is left alone.
+    2. In one transaction, insert each new slice's scan, run and audit event; a slice whose
+       bytes someone stored meanwhile is a duplicate, and its files are that scan's now.
+    3. If anything fails, the commit included, delete the files step 1 wrote.
+
+    The files are written before the transaction so that it holds its locks (the audit
+    chain's among them) only for the inserts, not for the storage round trips.
+    """
+    written: list[str] = []
+    try:
+        for image in images:
+            if not Scan.objects.filter(sha256=image.sha256).exists():
+                _write_files(image, written)
+        with transaction.atomic():
+            return [
+                _insert_or_find(
+                    uploaded_by=uploaded_by,
+                    name=name,
+                    image=image,
+                    request=request,
+                    written=written,
+                )
+                for image in images
+            ]
+    except BaseException:
+        _delete_files(written)
+        raise
+
+
+def _insert_or_find(
+    *, uploaded_by, name: str, image: IngestedImage, request, written: list[str]
+) -> UploadOutcome:
     existing = Scan.objects.filter(sha256=image.sha256).first()
     if existing is None:
         try:
-            scan = scan_create(uploaded_by=uploaded_by, filename=name, image=image, request=request)
+            with transaction.atomic():
+                scan = _insert(uploaded_by=uploaded_by, filename=name, image=image, request=request)
         except IntegrityError:
-            # Someone stored the same bytes between our check and our insert.
-            existing = Scan.objects.get(sha256=image.sha256)
+            # Someone stored the same bytes between our check and our insert: their scan
+            # names the same content-hashed keys, so a later failure must not delete them.
+            existing = Scan.objects.filter(sha256=image.sha256).first()
+            if existing is None:
+                raise
+            written[:] = [key for key in written if key not in _files(image)]
         else:
             return UploadOutcome(name, UploadOutcome.CREATED, scan=scan)
     visible = existing if can_view_scan(uploaded_by, existing) else None
@@ -133,6 +188,41 @@ def _dicom_fields(image: IngestedImage) -> dict:
     }
 
 
+def _files(image: IngestedImage) -> dict[str, bytes]:
+    """The files a slice is stored as, by storage key."""
+    files = {scan_storage_key(image.sha256): image.png}
+    if image.dicom is not None:
+        pixels_key, dicom_key = _dicom_keys(image)
+        files.update({pixels_key: image.dicom.pixels16_png, dicom_key: image.dicom.deidentified})
+    return files
+
+
+def _write_files(image: IngestedImage, written: list[str]) -> None:
+    """Store the slice's files that are not stored yet, adding each key written to
+    ``written`` (the caller deletes them if the upload fails). Any error of the store
+    is raised as StorageError."""
+    for key, content in _files(image).items():
+        try:
+            if default_storage.exists(key):
+                continue
+            saved = default_storage.save(key, ContentFile(content))
+        except Exception as exc:
+            raise StorageError(f"{key}: {type(exc).__name__}: {exc}") from exc
+        written.append(saved)
+        if saved != key:
+            raise StorageError(f"storage renamed {key}: it was written concurrently")
+
+
+def _delete_files(written: list[str]) -> None:
+    """Best effort: a file the store will not delete now (it is down, say) is logged and
+    left behind, and the error that failed the upload is the one raised."""
+    for key in written:
+        try:
+            default_storage.delete(key)
+        except Exception:
+            logger.exception("could not delete %s of a failed upload", key)
+
+
 def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=None) -> Scan:
     """Store the re-encoded image under its content hash, insert the scan and its queued
     inference run, and audit the upload in one transaction; the run's task is sent only
@@ -146,59 +236,52 @@ def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=Non
     a caller's transaction, the commit is the caller's: a rollback after this returns keeps
     the files.)
     """
-    key = scan_storage_key(image.sha256)
-    files = {key: image.png}
-    if image.dicom is not None:
-        pixels_key, dicom_key = _dicom_keys(image)
-        files.update({pixels_key: image.dicom.pixels16_png, dicom_key: image.dicom.deidentified})
-        filename = ""
     written: list[str] = []
     try:
-        for name, content in files.items():
-            if default_storage.exists(name):
-                continue
-            saved = default_storage.save(name, ContentFile(content))
-            written.append(saved)
-            if saved != name:
-                raise IntegrityError(f"storage renamed {name}: it was written concurrently")
+        _write_files(image, written)
         # The commit happens inside the try: a deferred constraint or a connection lost at
         # COMMIT rolls the scan back too, and its files must go with it.
         with transaction.atomic():
-            scan = Scan.objects.create(
-                uploaded_by=uploaded_by,
-                original_filename=filename,
-                source_format=image.format,
-                sha256=image.sha256,
-                size_bytes=image.size_bytes,
-                image=key,
-                width=image.width,
-                height=image.height,
-                intensity_mean=image.intensity_mean,
-                intensity_std=image.intensity_std,
-                intensity_p01=image.intensity_p01,
-                intensity_p99=image.intensity_p99,
-                **_dicom_fields(image),
-            )
-            if scan.status != Scan.Status.QUARANTINED:
-                run_create(scan=scan)
-            audit_record(
-                action=Action.SCAN_UPLOADED,
-                actor=uploaded_by,
-                request=request,
-                target=scan,
-                details={
-                    "format": image.format,
-                    "sha256": image.sha256,
-                    "size_bytes": image.size_bytes,
-                    "width": image.width,
-                    "height": image.height,
-                    **({"quarantined": scan.status_reason} if scan.status_reason else {}),
-                },
-            )
+            return _insert(uploaded_by=uploaded_by, filename=filename, image=image, request=request)
     except BaseException:
-        for name in written:
-            default_storage.delete(name)
+        _delete_files(written)
         raise
+
+
+def _insert(*, uploaded_by, filename: str, image: IngestedImage, request) -> Scan:
+    """The rows of one stored slice: its scan, its queued run (unless quarantined) and the
+    audit event. The caller holds the transaction and owns the files."""
+    scan = Scan.objects.create(
+        uploaded_by=uploaded_by,
+        original_filename="" if image.dicom is not None else filename,
+        source_format=image.format,
+        sha256=image.sha256,
+        size_bytes=image.size_bytes,
+        image=scan_storage_key(image.sha256),
+        width=image.width,
+        height=image.height,
+        intensity_mean=image.intensity_mean,
+        intensity_std=image.intensity_std,
+        intensity_p01=image.intensity_p01,
+        intensity_p99=image.intensity_p99,
+        **_dicom_fields(image),
+    )
+    if scan.status != Scan.Status.QUARANTINED:
+        run_create(scan=scan)
+    audit_record(
+        action=Action.SCAN_UPLOADED,
+        actor=uploaded_by,
+        request=request,
+        target=scan,
+        details={
+            "format": image.format,
+            "sha256": image.sha256,
+            "size_bytes": image.size_bytes,
+            "width": image.width,
+            "height": image.height,
+            **({"quarantined": scan.status_reason} if scan.status_reason else {}),
+        },
+    )
     return scan
 
 
