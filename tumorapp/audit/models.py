@@ -53,6 +53,7 @@ class Action(models.TextChoices):
     TRAINING_FINISHED = "model.training_finished", "Training finished"
     COMPARISON_STARTED = "model.comparison_started", "Started model comparison"
     RESCORE_STARTED = "model.rescore_started", "Started re-scoring"
+    STORAGE_SWEPT = "storage.swept", "Deleted orphaned stored files"
 
 
 class AuditEventQuerySet(models.QuerySet):

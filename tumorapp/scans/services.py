@@ -214,13 +214,14 @@ def _write_files(image: IngestedImage, written: list[str]) -> None:
 
 
 def _delete_files(written: list[str]) -> None:
-    """Best effort: a file the store will not delete now (it is down, say) is logged and
-    left behind, and the error that failed the upload is the one raised."""
+    """Best effort: a file the store will not delete now (it is down, say) is left to the
+    storage sweep (tumorapp/scans/storage.py), and the error that failed the upload is the
+    one raised."""
     for key in written:
         try:
             default_storage.delete(key)
         except Exception:
-            logger.exception("could not delete %s of a failed upload", key)
+            logger.exception("could not delete %s of a failed upload; left for the sweep", key)
 
 
 def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=None) -> Scan:

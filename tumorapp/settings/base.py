@@ -307,6 +307,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "registry.train": {"queue": "training"},
     "registry.compare": {"queue": "training"},
     "registry.rescore": {"queue": "default"},
+    "scans.storage_sweep": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "inference-sweep": {
@@ -320,6 +321,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "quality.refresh",
         "schedule": env_int("QUALITY_REFRESH_SECONDS", 300, minimum=10),
     },
+    # Stored files no row names (a crash between a write and its row, a delete the store
+    # refused) are deleted once a day, when older than a day.
+    "storage-sweep": {"task": "scans.storage_sweep", "schedule": 24 * 60 * 60},
 }
 # Publishing gives up quickly when the broker is down: the upload is committed and its run
 # stays queued, so the sweeper sends it later instead of the request hanging.
