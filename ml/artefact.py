@@ -19,6 +19,8 @@ OOD_FILE = "ood.npz"
 FINGERPRINT_FILE = "fingerprint.json"
 SPLIT_FILE = "split.csv"
 FORMAT_VERSION = 1
+#: ``manifest["arch"]`` of the pretrained tumour network (ml.transfer); absent for the CNN.
+TRANSFER_ARCH = "efficientnet-lite0-factorised"
 
 
 def read_manifest(model_dir: Path | str) -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ml import CACHE_DIR, CLASS_NAMES
+from ml import CACHE_DIR, CLASS_NAMES, TUMOR_UNKNOWN
 from ml.images import ImageDecodeError, load_image
 from ml.preprocess import PREPROCESS_VERSION, PreprocessConfig, preprocess, to_grey
 
@@ -36,6 +36,8 @@ LABEL_ALIASES = {
     "pituitary_tumor": "pituitary",
     "no_tumor": "no_tumor",
     "notumor": "no_tumor",
+    # A reader's "tumour, type unknown" (platform exports): trains the tumour output only.
+    "tumor_unknown": "tumor_unknown",
 }
 
 SPLIT_ALIASES = {
@@ -54,6 +56,8 @@ SPLIT_ALIASES = {
 NEAR_DUPLICATE_BITS = 4
 
 _SCAN_VERSION = 1
+#: Label id of a "tumour, type unknown" row (see ``Table.label_ids``).
+TUMOR_UNKNOWN_ID = len(CLASS_NAMES)
 
 
 @dataclass
@@ -82,7 +86,14 @@ class Table:
         return np.array([not e for e in self.errors], dtype=bool)
 
     def label_ids(self) -> np.ndarray:
-        return np.array([CLASS_NAMES.index(lbl) for lbl in self.labels], dtype=np.int64)
+        """Class index per row; ``TUMOR_UNKNOWN_ID`` (one past the classes) for type unknown."""
+        return np.array(
+            [
+                TUMOR_UNKNOWN_ID if lbl == TUMOR_UNKNOWN else CLASS_NAMES.index(lbl)
+                for lbl in self.labels
+            ],
+            dtype=np.int64,
+        )
 
     def subset(self, mask: np.ndarray) -> Table:
         idx = np.flatnonzero(mask)
@@ -125,10 +136,16 @@ class Table:
 
 
 def list_files(root: Path) -> list[tuple[str, str, str]]:
-    """(relative path, split, label) for every image file under ``root/<split>/<label>/``."""
+    """(relative path, split, label) for every image file under ``root/<split>/<label>/``.
+
+    A folder whose sub-folders are class names with no split level (``root/<label>/``, as
+    the LGG FLAIR set) is read as one "train" split: the caller splits it by group.
+    """
     rows = []
-    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        split = SPLIT_ALIASES.get(split_dir.name.lower())
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+    flat = bool(subdirs) and all(p.name.lower() in LABEL_ALIASES for p in subdirs)
+    for split_dir in [root] if flat else subdirs:
+        split = "train" if flat else SPLIT_ALIASES.get(split_dir.name.lower())
         if split is None:
             continue
         for label_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
@@ -317,7 +334,7 @@ class Split:
         out: dict[str, dict[str, int]] = {}
         for part in ("train", "val", "test", "excluded"):
             sel = self.assignment == part
-            out[part] = {c: int(np.sum(sel & (labels == c))) for c in CLASS_NAMES}
+            out[part] = {c: int(np.sum(sel & (labels == c))) for c in (*CLASS_NAMES, TUMOR_UNKNOWN)}
         return out
 
     def exclusion_summary(self) -> dict[str, int]:

@@ -292,7 +292,12 @@ def evaluate(model_dir: Path, data_dir: Path, docs_dir: Path) -> dict:
         "validation": manifest["validation"],
         "testing_full": full_m,
         "testing_dedup": dedup_m,
-        "ood": {k: v for k, v in ood.items() if not k.startswith("scores_")},
+        "ood": {
+            **{k: v for k, v in ood.items() if not k.startswith("scores_")},
+            "source_mri_flagged": source_ood_rates(predictor, model_dir)
+            if manifest.get("arch") == artefact.TRANSFER_ARCH
+            else {},
+        },
         "end_to_end_max_probability_gap": path_gap,
         "model_file_bytes": (model_dir / artefact.MODEL_FILE).stat().st_size,
         "seconds": round(time.time() - started, 1),
@@ -321,8 +326,34 @@ def evaluate(model_dir: Path, data_dir: Path, docs_dir: Path) -> dict:
         + "\n"
     )
     (out_dir / "ood.json").write_text(json.dumps(ood) + "\n")
-    (docs_dir / "model-card.md").write_text(model_card(manifest, metrics, model_dir))
+    if manifest.get("arch") == artefact.TRANSFER_ARCH:
+        from ml.card import model_card as transfer_card
+
+        (docs_dir / "model-card.md").write_text(transfer_card(manifest, metrics, model_dir))
+    else:
+        (docs_dir / "model-card.md").write_text(model_card(manifest, metrics, model_dir))
     return metrics
+
+
+def source_ood_rates(predictor: Predictor, model_dir: Path) -> dict[str, float]:
+    """Share of the model's own validation MRIs flagged as OOD, per source (from split.csv)."""
+    import csv
+
+    path = model_dir / artefact.SPLIT_FILE
+    by_source: dict[str, list[str]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("split") == "val" and row.get("source"):
+                by_source.setdefault(row["source"], []).append(row["path"])
+    out = {}
+    for source, paths in sorted(by_source.items()):
+        flags = []
+        for start in range(0, len(paths), 32):
+            flags += [
+                r.ood for r in predictor.predict([Path(p) for p in paths[start : start + 32]])
+            ]
+        out[source] = float(np.mean(flags))
+    return out
 
 
 def _pct(x: float | None) -> str:

@@ -65,13 +65,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="model folder to write (default models/<version>)")
     p.add_argument("--version", help="model version name (default brain-mri-cnn-<UTC timestamp>)")
     p.add_argument(
-        "--epochs", type=int, default=45, help="maximum epochs (early stopping may end sooner)"
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs: default 6 (EfficientNet) or at most 45 (CNN, early stopping may end sooner)",
     )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--size", type=int, default=128, help="model input side in pixels")
+    p.add_argument(
+        "--arch",
+        choices=["efficientnet-lite0", "cnn"],
+        default="efficientnet-lite0",
+        help="pretrained EfficientNet-Lite0 with tumour + subtype outputs (ml.transfer, the "
+        "shipped recipe) or the small from-scratch CNN of v2/v3; with --init-from, the "
+        "parent's architecture is used whatever this says",
+    )
+    p.add_argument(
+        "--lgg", type=Path, default=None, help="LGG FLAIR folder (default: the shared one)"
+    )
+    p.add_argument("--no-lgg", action="store_true", help="do not add the LGG FLAIR slices")
+    p.add_argument("--frozen-blocks", type=int, default=12, help="EfficientNet blocks kept frozen")
+    p.add_argument(
+        "--loso",
+        action="store_true",
+        help="fit temperature and threshold on leave-one-source-out predictions (4 extra runs)",
+    )
+    p.add_argument("--size", type=int, default=None, help="input side (224 EfficientNet, 128 CNN)")
     p.add_argument("--width", type=int, default=32, help="filters in the first stage")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=float, default=None, help="default 1e-3 (EfficientNet), 2e-3 (CNN)")
     p.add_argument("--patience", type=int, default=10)
     p.add_argument("--val-fraction", type=float, default=0.15)
     p.add_argument(
@@ -434,8 +455,24 @@ def _off_source_metrics(
     return out
 
 
+def uses_transfer(args: argparse.Namespace) -> bool:
+    """Whether this run trains the pretrained network (a parent's architecture wins)."""
+    if args.init_from:
+        return artefact.read_manifest(args.init_from).get("arch") == artefact.TRANSFER_ARCH
+    return args.arch == "efficientnet-lite0"
+
+
 def main(argv: list[str] | None = None) -> int:
-    train(parse_args(argv))
+    args = parse_args(argv)
+    if uses_transfer(args):
+        from ml.train_transfer import train as train_transfer
+
+        args.epochs = args.epochs or 6
+        args.lr = args.lr or 1e-3
+        train_transfer(args)
+    else:
+        args.size, args.epochs, args.lr = args.size or 128, args.epochs or 45, args.lr or 2e-3
+        train(args)
     return 0
 
 
