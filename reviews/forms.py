@@ -1,6 +1,6 @@
 from django import forms
 
-from reviews.models import Case, Review, SiteOptions, TumourClass
+from reviews.models import Case, ReadLabel, Review, SiteOptions, TumourClass
 
 
 class WorklistFilterForm(forms.Form):
@@ -22,7 +22,7 @@ class WorklistFilterForm(forms.Form):
 
 
 class ReviewForm(forms.Form):
-    label = forms.ChoiceField(choices=TumourClass.choices)
+    label = forms.ChoiceField(choices=ReadLabel.choices)
     reason = forms.ChoiceField(choices=[("", "—")] + Review.Reason.choices, required=False)
     note = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
@@ -40,14 +40,14 @@ class AssignForm(forms.Form):
 
 
 class AmendForm(forms.Form):
-    label = forms.ChoiceField(choices=TumourClass.choices)
+    label = forms.ChoiceField(choices=ReadLabel.choices)
     reason = forms.ChoiceField(choices=Review.Reason.choices)
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
     key_slice = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
 
 class InitialLabelForm(forms.Form):
-    label = forms.ChoiceField(choices=TumourClass.choices)
+    label = forms.ChoiceField(choices=ReadLabel.choices)
 
 
 class SiteOptionsForm(forms.ModelForm):

@@ -6,15 +6,29 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from reviews import labels
 from tumorapp.inference.models import Prediction
 from tumorapp.scans.models import Scan, Study
 
 
 class TumourClass(models.TextChoices):
+    """The model's classes: what the AI answers."""
+
     GLIOMA = "glioma", "Glioma"
     MENINGIOMA = "meningioma", "Meningioma"
     PITUITARY = "pituitary", "Pituitary"
     NO_TUMOR = "no_tumor", "No tumour"
+
+
+class ReadLabel(models.TextChoices):
+    """A radiologist's answer: the model's classes (keys 1-4 on the review screen) or a
+    tumour whose type the slice does not show (key 5; see ``reviews.labels``)."""
+
+    GLIOMA = "glioma", "Glioma"
+    MENINGIOMA = "meningioma", "Meningioma"
+    PITUITARY = "pituitary", "Pituitary"
+    NO_TUMOR = "no_tumor", "No tumour"
+    TUMOR_UNKNOWN = labels.TUMOR_UNKNOWN, "Tumour, type unknown"
 
 
 class SiteOptions(models.Model):
@@ -94,14 +108,14 @@ class Case(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     # The class the claim holder recorded before the AI's answer was revealed (blind read).
-    blind_label = models.CharField(max_length=16, choices=TumourClass.choices, blank=True)
+    blind_label = models.CharField(max_length=16, choices=ReadLabel.choices, blank=True)
     first_reader = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     second_reader = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    final_label = models.CharField(max_length=16, choices=TumourClass.choices, blank=True)
+    final_label = models.CharField(max_length=16, choices=ReadLabel.choices, blank=True)
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
@@ -163,8 +177,8 @@ class Review(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     ai_label = models.CharField(max_length=16, choices=TumourClass.choices)
     # Set only when the reader answered before seeing the AI (blind first read).
-    initial_label = models.CharField(max_length=16, choices=TumourClass.choices, blank=True)
-    label = models.CharField(max_length=16, choices=TumourClass.choices)
+    initial_label = models.CharField(max_length=16, choices=ReadLabel.choices, blank=True)
+    label = models.CharField(max_length=16, choices=ReadLabel.choices)
     reason = models.CharField(max_length=16, choices=Reason.choices, blank=True)
     note = models.TextField(blank=True)
     # Study cases: the slice the reader had on screen when submitting, the one that shows

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from reviews.labels import is_tumour
 from reviews.models import Case, Review
 from tumorapp.inference.models import Prediction
 from tumorapp.scans.models import Scan
@@ -132,7 +134,7 @@ def case_reviews(*, case: Case) -> QuerySet[Review]:
     return case.reviews.select_related("reader").order_by("created_at")
 
 
-def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
+def cohen_kappa(pairs: list[tuple[Hashable, Hashable]]) -> float | None:
     """Cohen's kappa of two raters over the same items; None when it is undefined.
 
     kappa = (p_o - p_e) / (1 - p_e), p_o the observed agreement, p_e the agreement expected
@@ -152,11 +154,18 @@ def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
 
 @dataclass(frozen=True)
 class AgreementReport:
+    """Kappas over the answers as given (a named type and "tumour, type unknown" differ),
+    and over tumour or not (where they agree)."""
+
     double_reads: int
     inter_reader_kappa: float | None
     inter_reader_agreement: float | None
+    inter_reader_tumour_kappa: float | None
+    inter_reader_tumour_agreement: float | None
     reader_ai_kappa: float | None
     reader_ai_agreement: float | None
+    reader_ai_tumour_kappa: float | None
+    reader_ai_tumour_agreement: float | None
     reads: int
     followed_ai_when_shown: float | None
     shown_reads: int
@@ -166,6 +175,10 @@ class AgreementReport:
 
 def _share(values: list[bool]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def _tumour_or_not(pairs: list[tuple[str, str]]) -> list[tuple[bool, bool]]:
+    return [(is_tumour(a), is_tumour(b)) for a, b in pairs]
 
 
 def agreement_report() -> AgreementReport:
@@ -189,12 +202,18 @@ def agreement_report() -> AgreementReport:
         else:
             seconds[case_id] = label
     pairs = [(firsts[c], seconds[c]) for c in seconds if c in firsts]
+    tumour_pairs = _tumour_or_not(pairs)
+    tumour_reader_ai = _tumour_or_not(reader_ai)
     return AgreementReport(
         double_reads=len(pairs),
         inter_reader_kappa=cohen_kappa(pairs),
         inter_reader_agreement=_share([a == b for a, b in pairs]),
+        inter_reader_tumour_kappa=cohen_kappa(tumour_pairs),
+        inter_reader_tumour_agreement=_share([a == b for a, b in tumour_pairs]),
         reader_ai_kappa=cohen_kappa(reader_ai),
         reader_ai_agreement=_share([a == b for a, b in reader_ai]),
+        reader_ai_tumour_kappa=cohen_kappa(tumour_reader_ai),
+        reader_ai_tumour_agreement=_share([a == b for a, b in tumour_reader_ai]),
         reads=len(reader_ai),
         followed_ai_when_shown=_share(shown),
         shown_reads=len(shown),

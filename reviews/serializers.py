@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from reviews import selectors
-from reviews.models import Case, Review, TumourClass
+from reviews.models import Case, ReadLabel, Review
 
 
 class CaseSerializer(serializers.ModelSerializer):
@@ -48,7 +48,7 @@ class AiAnswerSerializer(serializers.Serializer):
 
 
 class ReviewInSerializer(serializers.Serializer):
-    label = serializers.ChoiceField(choices=TumourClass.choices)
+    label = serializers.ChoiceField(choices=ReadLabel.choices)
     reason = serializers.ChoiceField(choices=Review.Reason.choices, required=False, default="")
     note = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
     poor_image_quality = serializers.BooleanField(required=False, default=False)
@@ -68,7 +68,7 @@ class AssignInSerializer(serializers.Serializer):
 
 
 class AmendInSerializer(serializers.Serializer):
-    label = serializers.ChoiceField(choices=TumourClass.choices)
+    label = serializers.ChoiceField(choices=ReadLabel.choices)
     reason = serializers.ChoiceField(choices=Review.Reason.choices)
     note = serializers.CharField(max_length=2000)
     key_slice = serializers.UUIDField(required=False, allow_null=True, default=None)

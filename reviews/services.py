@@ -12,7 +12,8 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 
 from reviews import selectors
-from reviews.models import Case, Review, SiteOptions, TumourClass
+from reviews.labels import agreed_label
+from reviews.models import Case, ReadLabel, Review, SiteOptions
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
@@ -228,7 +229,7 @@ def case_release(*, case: Case, reader, request=None) -> Case:
 def case_record_blind_label(*, case: Case, reader, label: str) -> Case:
     """Store the reader's answer given before the AI's is revealed (blind first read)."""
     case = _locked_claim(case=case, reader=reader)
-    if label not in TumourClass.values:
+    if label not in ReadLabel.values:
         raise ValidationError({"label": "Unknown class."})
     if case.blind_label:
         raise ValidationError("The initial class is already recorded.")
@@ -254,8 +255,9 @@ def double_read_selected(*, case: Case, rate: float) -> bool:
 
 def _needs_second_read(*, case: Case, label: str, options: SiteOptions) -> bool:
     ai_confidence = case.prediction.probabilities.get(case.ai_label, 0.0)
+    # "Tumour, type unknown" leaves a tumour class open: it contradicts only "no tumour".
     disagrees_with_confident_ai = (
-        label != case.ai_label and ai_confidence >= CONFIDENT_AI_PROBABILITY
+        agreed_label(label, case.ai_label) is None and ai_confidence >= CONFIDENT_AI_PROBABILITY
     )
     return disagrees_with_confident_ai or double_read_selected(
         case=case, rate=options.double_read_rate
@@ -282,12 +284,14 @@ def review_submit(
     2. Store the read: first, second (blinded to the first) or adjudication.
     3. First read: report it, unless it is sampled for double reading or contradicts a
        confident AI, then it waits for a second reader. Second read: agreement reports,
-       disagreement goes to adjudication. Adjudication reports.
+       disagreement goes to adjudication (a named tumour type and "tumour, type unknown"
+       agree on the tumour and report "tumour, type unknown": ``labels.agreed_label``).
+       Adjudication reports.
     4. Free the claim and write one audit event.
     """
     case = _locked_claim(case=case, reader=reader)
     options = SiteOptions.current()
-    if label not in TumourClass.values:
+    if label not in ReadLabel.values:
         raise ValidationError({"label": "Unknown class."})
     if label != case.ai_label and reason not in Review.Reason.values:
         raise ValidationError({"reason": "Say why you differ from the AI."})
@@ -324,8 +328,9 @@ def review_submit(
     elif kind == Review.Kind.SECOND:
         case.second_reader = reader
         first = case.reviews.get(kind=Review.Kind.FIRST)
-        if first.label == label:
-            _report(case, label, Case.Resolution.AGREED, now)
+        agreed = agreed_label(first.label, label)
+        if agreed is not None:
+            _report(case, agreed, Case.Resolution.AGREED, now)
         else:
             case.status = Case.Status.ADJUDICATION
         action = Action.SECOND_READ_SUBMITTED
@@ -414,7 +419,7 @@ def case_amend(
     case = Case.objects.select_for_update().get(pk=case.pk)
     if case.status != Case.Status.DONE:
         raise ValidationError("Only a reported case can be amended; this one is still open.")
-    if label not in TumourClass.values:
+    if label not in ReadLabel.values:
         raise ValidationError({"label": "Unknown class."})
     if label == case.final_label:
         raise ValidationError({"label": "The report already says this class."})

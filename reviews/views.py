@@ -21,7 +21,7 @@ from reviews.forms import (
     SiteOptionsForm,
     WorklistFilterForm,
 )
-from reviews.models import Case, Review, SiteOptions, TumourClass
+from reviews.models import Case, ReadLabel, Review, SiteOptions, TumourClass
 from tumorapp.accounts import rules
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
@@ -135,7 +135,7 @@ class CaseView(RoleRequiredMixin, TemplateView):
             form=form,
             prediction=prediction,
             probabilities=probabilities,
-            classes=list(enumerate(TumourClass.choices, start=1)),
+            classes=list(enumerate(ReadLabel.choices, start=1)),
             reasons=Review.Reason.choices,
             reviews=list(selectors.case_reviews(case=case)) if show_reads else [],
             slices=slices,

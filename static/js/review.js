@@ -402,7 +402,7 @@
       return;
     }
     if (dialog.open) return;
-    if (/^[1-4]$/.test(e.key)) {
+    if (/^[1-5]$/.test(e.key)) {
       chooseClass(e.key);
     } else if (e.key === "a" && reviewForm) {
       accept();

@@ -74,6 +74,19 @@ def test_keyboard_review_from_next_case_to_next_case(
     page.wait_for_url(f"**/worklist/cases/{cases[2].public_id}/")
     assert Review.objects.get(case=cases[1]).label == "meningioma"
 
+    # and on the next sees a tumour whose type the slice does not show: 5, a(mbiguous), enter
+    page.keyboard.press("5")
+    assert page.evaluate("document.activeElement.id") == "id_reason"
+    page.keyboard.press("a")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/worklist/cases/{cases[4].public_id}/")
+    review = Review.objects.get(case=cases[2])
+    assert (review.label, review.reason, review.ai_label) == (
+        "tumor_unknown",
+        "ambiguous",
+        "pituitary",
+    )
+
     # and later, with the pathology result, she amends that reported case from its page
     page.goto(f"{live_server.url}/worklist/cases/{cases[1].public_id}/")
     page.click("#amend summary")

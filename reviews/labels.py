@@ -1,0 +1,36 @@
+"""The answers a read can give, as plain names (no Django: ``tumorapp.quality.metrics`` and the
+model comparison use them too; ``reviews.models`` makes the field choices of them).
+
+A radiologist answers one of the model's classes, or "tumour, type unknown": a tumour whose
+type one slice does not show. The AI never gives that answer. It counts as a tumour with no
+subtype: in tumour sensitivity and specificity, never in the 4-class figures. An export files
+it under a class folder of this name, which ``ml`` reads as "tumour present, subtype unknown".
+"""
+
+from __future__ import annotations
+
+#: The model's classes, in the order of its outputs (as ``ml.CLASS_NAMES``).
+MODEL_CLASSES: tuple[str, ...] = ("glioma", "meningioma", "pituitary", "no_tumor")
+NO_TUMOR = "no_tumor"
+TUMOR_UNKNOWN = "tumor_unknown"
+#: Every answer a reader can give.
+READ_LABELS: tuple[str, ...] = (*MODEL_CLASSES, TUMOR_UNKNOWN)
+
+
+def is_tumour(label: str) -> bool:
+    return label != NO_TUMOR
+
+
+def agreed_label(first: str, second: str) -> str | None:
+    """What two reads of one case agree on; None when they disagree.
+
+    The same answer agrees. A tumour of a named type and a tumour of unknown type agree that
+    there is a tumour, not on its type: the agreed answer is "tumour, type unknown", only
+    what both readers support (an amendment can name the type later, from pathology or a
+    prior). A tumour against no tumour, or two different types, disagree.
+    """
+    if first == second:
+        return first
+    if TUMOR_UNKNOWN in (first, second) and is_tumour(first) and is_tumour(second):
+        return TUMOR_UNKNOWN
+    return None
