@@ -9,10 +9,11 @@ it under a class folder of this name, which ``ml`` reads as "tumour present, sub
 
 from __future__ import annotations
 
-#: The model's classes, in the order of its outputs (as ``ml.CLASS_NAMES``).
-MODEL_CLASSES: tuple[str, ...] = ("glioma", "meningioma", "pituitary", "no_tumor")
-NO_TUMOR = "no_tumor"
-TUMOR_UNKNOWN = "tumor_unknown"
+# One definition with the ML side, which reads the export folders by these names.
+from ml import CLASS_NAMES, NO_TUMOR, TUMOR_UNKNOWN
+
+#: The model's classes, in the order of its outputs.
+MODEL_CLASSES: tuple[str, ...] = CLASS_NAMES
 #: Every answer a reader can give.
 READ_LABELS: tuple[str, ...] = (*MODEL_CLASSES, TUMOR_UNKNOWN)
 
