@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
+from reviews.models import ReadLabel
 from tumorapp.quality import charts
 
-CLASS_LABELS = {
-    "glioma": "Glioma",
-    "meningioma": "Meningioma",
-    "pituitary": "Pituitary",
-    "no_tumor": "No tumour",
-}
+CLASS_LABELS = dict(ReadLabel.choices)
 FEATURE_LABELS = {
     "width": "Image width (px)",
     "height": "Image height (px)",
@@ -59,7 +55,7 @@ def context(report: dict) -> dict:
         )
 
     confusion_rows = []
-    for i, name in enumerate(mvf["classes"]):
+    for i, name in enumerate(mvf["final_classes"]):
         row = mvf["confusion"][i]
         total = sum(row)
         confusion_rows.append(

@@ -5,8 +5,11 @@ events into a ``Counts`` document per (day, model version) whose every leaf is a
 documents of any date range merge by addition (``merge``) and the figures of the range are
 computed from the merged document (``figures``).
 
-Conventions: the confusion matrix is ``confusion[final_label][ai_label]``; "tumour" is any
-class but ``no_tumor``; the model flags a tumour when its stored ``tumor_suspected`` is true
+Conventions: the confusion matrix is ``confusion[final_label][ai_label]``, its rows every
+reader answer (``FINAL_CLASSES``), its columns the model's classes; "tumour" is any class but
+``no_tumor``, "tumour, type unknown" included; that answer has no class the AI could match,
+so it counts in tumour sensitivity and specificity but not in accuracy, per-class recall or
+calibration. The model flags a tumour when its stored ``tumor_suspected`` is true
 (P(tumour) at or above the model's threshold). Durations are binned on a geometric scale
 (``DURATION_EDGES``), so turnaround quantiles are exact to within one bin (10 %).
 """
@@ -17,8 +20,12 @@ import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 
-NO_TUMOR = "no_tumor"
-CLASSES: tuple[str, ...] = ("glioma", "meningioma", "pituitary", NO_TUMOR)
+from reviews.labels import MODEL_CLASSES, READ_LABELS, TUMOR_UNKNOWN, is_tumour
+
+#: The AI's classes (the confusion matrix's columns, the 4-class figures).
+CLASSES: tuple[str, ...] = MODEL_CLASSES
+#: The radiologists' final answers (the confusion matrix's rows).
+FINAL_CLASSES: tuple[str, ...] = READ_LABELS
 RELIABILITY_BINS = 10
 Z95 = 1.959964
 
@@ -34,7 +41,7 @@ DURATION_EDGES: tuple[float, ...] = (0.0,) + tuple(1.1**k for k in range(0, 180)
 
 def empty_counts() -> dict:
     return {
-        "confusion": {c: dict.fromkeys(CLASSES, 0) for c in CLASSES},
+        "confusion": {c: dict.fromkeys(CLASSES, 0) for c in FINAL_CLASSES},
         "tumour": {"tp": 0, "fn": 0, "tn": 0, "fp": 0},
         "reliability": [[0, 0.0, 0] for _ in range(RELIABILITY_BINS)],
         "predictions": 0,
@@ -98,14 +105,16 @@ def add_reviewed(
     band: str,
 ) -> None:
     """One reported case: the radiologists' final label against the model's answer."""
-    counts["confusion"][final_label][ai_label] += 1
-    tumour = final_label != NO_TUMOR
+    # setdefault: documents written before "tumour, type unknown" existed lack its row.
+    counts["confusion"].setdefault(final_label, dict.fromkeys(CLASSES, 0))[ai_label] += 1
+    tumour = is_tumour(final_label)
     key = ("tp" if tumor_suspected else "fn") if tumour else ("fp" if tumor_suspected else "tn")
     counts["tumour"][key] += 1
-    row = counts["reliability"][reliability_bin(confidence)]
-    row[0] += 1
-    row[1] += confidence
-    row[2] += int(final_label == ai_label)
+    if final_label != TUMOR_UNKNOWN:
+        row = counts["reliability"][reliability_bin(confidence)]
+        row[0] += 1
+        row[1] += confidence
+        row[2] += int(final_label == ai_label)
     if prediction_to_final_s is not None:
         _add_duration(counts["prediction_to_final"], band, prediction_to_final_s)
 
@@ -265,17 +274,25 @@ def figures(
     }
 
 
+def _confusion_matrix(confusion: Mapping) -> list[list[int]]:
+    """Rows FINAL_CLASSES, columns CLASSES; a row missing from older counts is zeros."""
+    return [[confusion.get(f, {}).get(a, 0) for a in CLASSES] for f in FINAL_CLASSES]
+
+
 def model_vs_final(counts: Mapping, *, reference: Mapping | None = None) -> dict:
-    confusion = counts["confusion"]
-    matrix = [[confusion[f][a] for a in CLASSES] for f in CLASSES]
+    matrix = _confusion_matrix(counts["confusion"])
     n = sum(map(sum, matrix))
+    # 4-class figures over the cases with a model class (the first len(CLASSES) rows).
+    typed = sum(sum(row) for row in matrix[: len(CLASSES)])
     correct = sum(matrix[i][i] for i in range(len(CLASSES)))
     t = counts["tumour"]
     return {
         "reviewed": n,
+        "type_unknown": n - typed,
         "classes": list(CLASSES),
+        "final_classes": list(FINAL_CLASSES),
         "confusion": matrix,
-        "accuracy": proportion(correct, n),
+        "accuracy": proportion(correct, typed),
         "per_class_recall": [
             {"class": c, **proportion(matrix[i][i], sum(matrix[i]))} for i, c in enumerate(CLASSES)
         ],
@@ -390,15 +407,17 @@ def weekly_trend(weeks: Iterable[tuple[str, Mapping]]) -> list[dict]:
     out = []
     for label, counts in weeks:
         t = counts["tumour"]
-        confusion = counts["confusion"]
-        n = sum(sum(row.values()) for row in confusion.values())
+        matrix = _confusion_matrix(counts["confusion"])
+        typed = matrix[: len(CLASSES)]
         out.append(
             {
                 "week": label,
-                "reviewed": n,
+                "reviewed": sum(map(sum, matrix)),
                 "sensitivity": proportion(t["tp"], t["tp"] + t["fn"]),
                 "specificity": proportion(t["tn"], t["tn"] + t["fp"]),
-                "accuracy": proportion(sum(confusion[c][c] for c in CLASSES), n),
+                "accuracy": proportion(
+                    sum(typed[i][i] for i in range(len(CLASSES))), sum(map(sum, typed))
+                ),
                 "ood": proportion(counts["ood"], counts["predictions"]),
             }
         )

@@ -88,6 +88,7 @@ def test_confusion_matrix_and_accuracy(report):
         [0, 1, 0, 0],
         [0, 0, 1, 0],
         [1, 0, 0, 3],
+        [0, 0, 0, 0],  # tumour, type unknown
     ]
     assert mvf["accuracy"]["value"] == pytest.approx(7 / 10)
     assert mvf["accuracy"]["ci95"] == pytest.approx(hand_wilson(7, 10))

@@ -73,8 +73,8 @@ class Command(BaseCommand):
                 f"{100 * ref['sensitivity_ci95'][1]:.1f} %)"
             )
         out.append("  confusion (rows final, columns AI): " + " ".join(mvf["classes"]))
-        for name, row in zip(mvf["classes"], mvf["confusion"], strict=True):
-            out.append(f"    {name:<11}" + "".join(f"{n:>8}" for n in row))
+        for name, row in zip(mvf["final_classes"], mvf["confusion"], strict=True):
+            out.append(f"    {name:<14}" + "".join(f"{n:>8}" for n in row))
         for r in mvf["per_class_recall"]:
             out.append(f"  recall {r['class']:<11} {_pct(r)}")
         ece = mvf["calibration"]["ece"]
