@@ -9,7 +9,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviews.models import Case, TumourClass
+from reviews.models import Case, ReadLabel
 from tumorapp.accounts.access import HasRole
 from tumorapp.accounts.roles import Role
 from tumorapp.datasets import selectors, services
@@ -59,7 +59,7 @@ class ExportCreateSerializer(serializers.Serializer):
     labels = serializers.ListField(
         child=serializers.CharField(max_length=16),
         required=False,
-        help_text="final classes: " + ", ".join(TumourClass.values),
+        help_text="final classes: " + ", ".join(ReadLabel.values),
     )
     correction = serializers.ChoiceField(
         DatasetExport.Correction.choices, default=DatasetExport.Correction.ANY

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils import timezone
 
-from reviews.models import Case, TumourClass
+from reviews.models import Case, ReadLabel
 from tumorapp.datasets.models import DatasetExport
 from tumorapp.datasets.selectors import exports_earlier_than
 
@@ -21,7 +21,7 @@ class ExportForm(forms.Form):
     )
     labels = forms.MultipleChoiceField(
         required=False,
-        choices=TumourClass.choices,
+        choices=ReadLabel.choices,
         widget=forms.CheckboxSelectMultiple,
         label="Final class (none ticked: all)",
     )

@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
+from reviews.labels import TUMOR_UNKNOWN
 from tumorapp.scans.deid import keyed_hash
 
 #: Share of split groups in each part; a group (patient or near-duplicate cluster) is whole.
@@ -189,6 +190,9 @@ def dataset_card(*, export, rows_summary: dict) -> str:
         cells = [str(by_label.get(label, 0)) for label in rows_summary["labels"]]
         lines.append(f"| {split} | " + " | ".join(cells) + f" | {sum(by_label.values())} |")
     lines += [
+        "",
+        f"`{TUMOR_UNKNOWN}`: a tumour whose type the readers could not name from the images "
+        "(a tumour, no subtype); `ml` trains only its tumour output on these images.",
         "",
         "Label sources: "
         + ", ".join(f"{k} {v}" for k, v in sorted(rows_summary["resolutions"].items())),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.db.models import F, Prefetch, QuerySet
 
+from reviews.labels import TUMOR_UNKNOWN, is_tumour
 from reviews.models import Case, Review, TumourClass
 from tumorapp.datasets import manifest
 from tumorapp.datasets.models import DatasetExport, ExportItem
@@ -46,9 +47,18 @@ def cases_for_export(*, export: DatasetExport) -> QuerySet[Case]:
 
 def exported_scan(case: Case) -> Scan:
     """The slice an export labels: the key slice named by the last read that gave the final
-    class (a study case), else the case's own key slice. Needs the reviews prefetched."""
-    named = [r for r in case.reviews.all() if r.label == case.final_label and r.key_scan_id]
+    class (a study case), else the case's own key slice. Needs the reviews prefetched.
+
+    A final "tumour, type unknown" agreed from a named type and an unknown one: the read
+    naming the type shows the tumour too."""
+    named = [
+        r for r in case.reviews.all() if r.key_scan_id and _supports(r.label, case.final_label)
+    ]
     return named[-1].key_scan if named else case.scan
+
+
+def _supports(label: str, final_label: str) -> bool:
+    return label == final_label or (final_label == TUMOR_UNKNOWN and is_tumour(label))
 
 
 def exports_list() -> QuerySet[DatasetExport]:
@@ -167,6 +177,7 @@ def export_changes(
     kept = after.keys() & before.keys()
     counts_before = Counter(label for label, _, _ in before.values())
     counts_after = Counter(label for label, _, _ in after.values())
+    # The model's classes always; "tumour, type unknown" when either side holds it.
     labels = list(TumourClass.values)
     labels += sorted((counts_before.keys() | counts_after.keys()) - set(labels))
     return ExportChanges(

@@ -19,7 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from reviews.models import Case, TumourClass
+from reviews.models import Case, ReadLabel
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.core.queue import enqueue
@@ -49,7 +49,7 @@ def export_create(
     resolutions, labels = sorted(set(resolutions or [])), sorted(set(labels or []))
     if set(resolutions) - set(Case.Resolution.values):
         raise ValidationError({"resolutions": "Unknown label source."})
-    if set(labels) - set(TumourClass.values):
+    if set(labels) - set(ReadLabel.values):
         raise ValidationError({"labels": "Unknown class."})
     if correction not in DatasetExport.Correction.values:
         raise ValidationError({"correction": "Unknown correction status."})
@@ -218,7 +218,7 @@ def _build(export: DatasetExport) -> DatasetExport:
                 export=export,
                 rows_summary={
                     "total": len(items),
-                    "labels": list(TumourClass.values),
+                    "labels": list(ReadLabel.values),
                     "counts": export.counts,
                     "resolutions": dict(resolutions),
                     "corrected": corrected,

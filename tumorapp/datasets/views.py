@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import DetailView, FormView, TemplateView
 
-from reviews.models import TumourClass
+from reviews.models import ReadLabel
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
 from tumorapp.datasets import selectors, services
@@ -53,7 +53,7 @@ class ExportDetailView(RoleRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         counts = self.object.counts
         split_rows = [
-            (split, [(label, counts[split].get(label, 0)) for label in TumourClass.values])
+            (split, [(label, counts[split].get(label, 0)) for label in ReadLabel.values])
             for split in ("train", "val", "test")
             if split in counts
         ]

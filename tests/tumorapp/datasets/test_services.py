@@ -14,6 +14,7 @@ from tests.tumorapp.scans import images
 from tumorapp.audit.models import AuditEvent
 from tumorapp.datasets import manifest
 from tumorapp.datasets.models import DatasetExport, ExportItem
+from tumorapp.datasets.selectors import export_changes
 from tumorapp.datasets.services import export_create
 
 pytestmark = pytest.mark.django_db
@@ -160,3 +161,46 @@ def test_near_duplicates_share_a_split_group():
     assert manifest.split_of("cluster:a") == manifest.split_of("cluster:a")
     splits = {manifest.split_of(f"cluster:{i}") for i in range(200)}
     assert splits == {"train", "val", "test"}
+
+
+def test_a_type_unknown_tumour_is_exported_under_its_own_class_folder(
+    site, bob, alice, dave, client_for, django_capture_on_commit_callbacks
+):
+    # given a reviewed case whose reader saw a tumour but could not name its type
+    capture = django_capture_on_commit_callbacks
+    unknown = read(
+        upload(bob, "slice-5.png", images.png_bytes(96, 96, seed=5), capture),
+        alice,
+        "tumor_unknown",
+        reason="ambiguous",
+    )
+    assert unknown.final_label == "tumor_unknown"
+    # when the data team exports only such cases, then everything
+    only = _export(dave, capture, labels=["tumor_unknown"])
+    export = _export(dave, capture)
+    assert only.total == 1 and export.total == 4
+    # then its image lies in <split>/tumor_unknown/ and its manifest rows say so
+    zf = _zip(export)
+    rows = [json.loads(line) for line in zf.read("manifest.jsonl").decode().splitlines()]
+    (row,) = [r for r in rows if r["final_label"] == "tumor_unknown"]
+    split, folder, _ = row["path"].split("/")
+    assert folder == "tumor_unknown" and row["path"] in zf.namelist()
+    assert row["ai_label"] in TumourClass.values and row["corrected"] is True
+    csv_rows = list(csv.DictReader(io.StringIO(zf.read("manifest.csv").decode())))
+    assert [r["path"] for r in csv_rows if r["final_label"] == "tumor_unknown"] == [row["path"]]
+    # and the export's counts, items and card count it
+    assert export.counts[split]["tumor_unknown"] == 1
+    assert ExportItem.objects.get(export=export, label="tumor_unknown").split == split
+    card = zf.read("DATASET_CARD.md").decode()
+    assert card == export.card
+    header = next(line for line in card.splitlines() if line.startswith("| split |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[-2:] == ["tumor_unknown", "total"]
+    line = next(line for line in card.splitlines() if line.startswith(f"| {split} |"))
+    assert [c.strip() for c in line.strip("|").split("|")][columns.index("tumor_unknown")] == "1"
+    # and what changed since the type-unknown-only export counts the class on both sides
+    classes = {c.label: (c.before, c.after) for c in export_changes(export=export).classes}
+    assert classes["tumor_unknown"] == (1, 1) and classes["glioma"][0] == 0
+    # and the export's page lists the class
+    page = client_for(dave).get(f"/datasets/{export.public_id}/").content.decode()
+    assert "tumor_unknown" in page
