@@ -4,18 +4,25 @@ the predictor class, TensorFlow for the real one).
 Held-out reviewed cases are the test split of the chosen export: splits come from a keyed
 hash of each image's group, so no export's training part holds them, and ``ml.train`` never
 trains on a test split. The base data's Testing split is the public set's own hold-out.
+
+A reviewed image labelled "tumour, type unknown" has no class the models could name: it
+counts as a tumour for tumour sensitivity and is left out of accuracy, per-class recall and
+calibration (``_set_figures``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils.module_loading import import_string
 
+from ml.calibration import sensitivity_specificity
 from ml.compare import disagreements, set_metrics
 from ml.dataset import list_files
+from reviews.labels import TUMOR_UNKNOWN, is_tumour
 from tumorapp.datasets.models import ExportItem
 from tumorapp.registry.models import Comparison
 
@@ -59,6 +66,27 @@ def _predict_all(predictor, entries: list[dict], on_batch) -> list:
     return results
 
 
+def _set_figures(labels: list[str], predictions: list, threshold: float) -> dict:
+    """``set_metrics`` over the images with a model class; over every image, tumour
+    sensitivity and specificity, and ``type_unknown``: how many images only count there."""
+    typed = [i for i, label in enumerate(labels) if label != TUMOR_UNKNOWN]
+    figures = set_metrics(
+        [labels[i] for i in typed],
+        [predictions[i].probabilities for i in typed],
+        [predictions[i].p_tumor for i in typed],
+        threshold,
+    )
+    figures["n"] = len(labels)
+    figures["type_unknown"] = len(labels) - len(typed)
+    if labels and figures["type_unknown"]:
+        figures["tumour"] = sensitivity_specificity(
+            np.array([float(p.p_tumor) for p in predictions]),
+            np.array([is_tumour(label) for label in labels]),
+            threshold,
+        )
+    return figures
+
+
 def compare(comparison: Comparison) -> dict:
     """Both models' figures on each set, and the images where they disagree."""
     sets = {"reviewed": _reviewed(comparison)}
@@ -86,13 +114,7 @@ def compare(comparison: Comparison) -> dict:
         labels = [e["label"] for e in entries]
         figures = {}
         for role in models:
-            preds = outputs[name][role]
-            figures[role] = set_metrics(
-                labels,
-                [p.probabilities for p in preds],
-                [p.p_tumor for p in preds],
-                thresholds[role],
-            )
+            figures[role] = _set_figures(labels, outputs[name][role], thresholds[role])
         differ = disagreements(
             [p.label for p in outputs[name]["candidate"]],
             [p.label for p in outputs[name]["baseline"]],

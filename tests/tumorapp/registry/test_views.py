@@ -6,13 +6,16 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
+from tests.tumorapp.datasets.reviewed import read, single_reads_only, upload
 from tests.tumorapp.registry.fakes import PATH
 from tests.tumorapp.scans import images
 from tumorapp.audit.models import AuditEvent
+from tumorapp.datasets import manifest
 from tumorapp.datasets.models import DatasetExport
+from tumorapp.datasets.services import export_create
 from tumorapp.registry.models import Comparison, JobStatus, ModelVersion, TrainingJob
 from tumorapp.registry.selectors import active_model
-from tumorapp.registry.services import model_promote, model_register
+from tumorapp.registry.services import comparison_create, model_promote, model_register
 
 pytestmark = pytest.mark.django_db
 
@@ -173,3 +176,43 @@ def test_an_admin_re_scores_from_the_page(two_versions, carol, client_for):
     response = client_for(carol).post(reverse("registry:rescore"))
     assert response.status_code == 302
     assert AuditEvent.objects.filter(action="model.rescore_started", actor=carol).exists()
+
+
+def test_a_comparison_counts_a_type_unknown_tumour_for_sensitivity_only(
+    two_versions,
+    bob,
+    alice,
+    dave,
+    client_for,
+    settings,
+    media_dir,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    capture = django_capture_on_commit_callbacks
+    single_reads_only()
+    # given an export whose test split holds a glioma, a normal and a tumour of unknown type
+    monkeypatch.setattr(manifest, "split_of", lambda group: "test")
+    for seed, label in ((1, "glioma"), (2, "no_tumor"), (3, "tumor_unknown")):
+        read(
+            upload(bob, f"s{seed}.png", images.png_bytes(64, 64, seed=seed), capture), alice, label
+        )
+    with capture(execute=True):
+        export = export_create(actor=dave)
+    export.refresh_from_db()
+    assert export.counts == {"test": {"glioma": 1, "no_tumor": 1, "tumor_unknown": 1}}
+    # when the data team compares the candidate on it
+    settings.INFERENCE_PREDICTOR = PATH
+    with capture(execute=True):
+        comparison = comparison_create(actor=dave, candidate=two_versions[1], export=export)
+    comparison.refresh_from_db()
+    # then the comparison succeeds: the three images count for tumour sensitivity and
+    # specificity, the two with a model class for accuracy and recall
+    assert comparison.status == JobStatus.SUCCEEDED, comparison.error
+    for role in ("candidate", "baseline"):
+        figures = comparison.result["sets"]["reviewed"][role]
+        assert (figures["n"], figures["type_unknown"]) == (3, 1)
+        assert (figures["tumour"]["positives"], figures["tumour"]["negatives"]) == (2, 1)
+        assert figures["recall"]["meningioma"] is None and 0 <= figures["accuracy"] <= 1
+    page = client_for(dave).get(reverse("registry:comparison_detail", args=[comparison.public_id]))
+    assert "1 tumour of unknown type: in tumour sensitivity only" in page.content.decode()
