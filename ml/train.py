@@ -89,6 +89,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="fit temperature and threshold on leave-one-source-out predictions (4 extra runs)",
     )
+    p.add_argument(
+        "--oof",
+        type=Path,
+        default=None,
+        help="with --loso: reuse the out-of-fold predictions `python -m ml.loso` saved for "
+        "this recipe and seed (var/ml/oof-finetune-<seed>.npz) instead of recomputing them",
+    )
     p.add_argument("--size", type=int, default=None, help="input side (224 EfficientNet, 128 CNN)")
     p.add_argument("--width", type=int, default=32, help="filters in the first stage")
     p.add_argument("--batch-size", type=int, default=32)

@@ -112,21 +112,24 @@ def train(args) -> Path:
     y_va = labels_all[va]
     calibration: dict = {}
     if args.loso:
-        folds = loso.run_folds(
-            ms,
-            candidate="finetune",
-            seed=args.seed,
-            epochs=args.epochs,
-            frozen_blocks=frozen,
-            lr=args.lr,
-            log=_log,
-        )
+        folds = _saved_folds(args.oof, ms) if args.oof else None
+        if folds is None:
+            folds = loso.run_folds(
+                ms,
+                candidate="finetune",
+                seed=args.seed,
+                epochs=args.epochs,
+                frozen_blocks=frozen,
+                lr=args.lr,
+                log=_log,
+            )
         temperature, threshold, per_source = loso.operating_point(
             folds["logits"], folds["labels"], folds["source"], target
         )
         report = loso.source_report(folds["logits"], folds["labels"], folds["source"], target)
         calibration = {
             "fitted_on": "leave-one-source-out predictions of this recipe (ml.loso)",
+            "folds_from": str(args.oof) if args.oof else "computed in this run",
             "per_source_threshold": per_source,
             "held_out_sources": report,
         }
@@ -274,3 +277,21 @@ def train(args) -> Path:
         )
     )
     return out
+
+
+def _saved_folds(path, ms) -> dict:
+    """Out-of-fold predictions saved by ``python -m ml.loso`` for this recipe and seed; they
+    must cover exactly this data's base-source rows (same files, same labels)."""
+    from ml.sources import SOURCES
+
+    with np.load(path) as z:
+        folds = {k: z[k] for k in ("rows", "logits", "source", "labels")}
+    rows = np.flatnonzero(ms.pool & np.isin(ms.source, SOURCES))
+    if not (
+        np.array_equal(folds["rows"], rows)
+        and np.array_equal(folds["labels"], ms.table.label_ids()[rows])
+        and np.array_equal(folds["source"], ms.source[rows])
+    ):
+        raise SystemExit(f"{path}: its rows are not this data's rows; drop --oof to recompute")
+    _log(f"out-of-fold predictions from {path}")
+    return folds
