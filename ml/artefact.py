@@ -34,3 +34,11 @@ def read_manifest(model_dir: Path | str) -> dict:
 
 def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def split_path(path: str, data_dir: Path | str) -> Path:
+    """A ``split.csv`` path on this machine: relative to the data folder (single-source
+    models) or to the folder that holds the data folders (several sources)."""
+    data_dir = Path(data_dir)
+    direct = data_dir / path
+    return direct if direct.exists() else data_dir.parent / path

@@ -349,9 +349,8 @@ def source_ood_rates(predictor: Predictor, model_dir: Path) -> dict[str, float]:
     for source, paths in sorted(by_source.items()):
         flags = []
         for start in range(0, len(paths), 32):
-            flags += [
-                r.ood for r in predictor.predict([Path(p) for p in paths[start : start + 32]])
-            ]
+            batch = [artefact.split_path(p, DEFAULT_DATA_DIR) for p in paths[start : start + 32]]
+            flags += [r.ood for r in predictor.predict(batch)]
         out[source] = float(np.mean(flags))
     return out
 

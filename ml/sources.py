@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ml import CLASS_NAMES, NO_TUMOR, TUMOR_UNKNOWN
-from ml.dataset import Split, Table, duplicate_clusters, scan, split_table
+from ml.dataset import NEAR_DUPLICATE_BITS, Split, Table, duplicate_clusters, scan, split_table
 from ml.preprocess import PreprocessConfig
 
 SARTAJ_512, SARTAJ_OTHER = "sartaj-512", "sartaj-other"
@@ -104,12 +104,16 @@ def load(
     val_fraction: float = 0.1,
     seed: int = 0,
     use_cache: bool = True,
+    seen: SeenImages | None = None,
 ) -> MultiSource:
     """Scan every folder, tag source and group, and split by group.
 
     The Sartaj ``Testing`` folder (and exports' ``test``) stay the test part; duplicates of
     test images, conflicting duplicates and byte copies are excluded as ``split_table`` does;
     then ``val_fraction`` of the groups of each source and class goes to validation, whole.
+    With ``seen`` (a parent model's training images), every row that is one of them, or in a
+    group or near-duplicate cluster with one, is kept out of validation and test: such a row
+    may train the child, but never measure it.
     """
     roots = [Path(r).resolve() for r in roots]
     tables = [scan(r, config, use_cache=use_cache) for r in roots]
@@ -148,8 +152,48 @@ def load(
                     continue
                 assignment[rows] = "val"
                 taken += int(rows.sum())
+    if seen is not None:
+        hit = seen.matches(table)
+        tainted = np.isin(group_arr, group_arr[hit]) | np.isin(clusters, clusters[hit])
+        for i in np.flatnonzero(tainted & (assignment == "val")):
+            assignment[i] = "train"
+        for i in np.flatnonzero(tainted & (assignment == "test")):
+            assignment[i], split.reasons[i] = "excluded", "the parent model trained on it"
+        seen.kept_out = int(tainted.sum())
     split.assignment = assignment
     return MultiSource(table, source_arr, group_arr, split)
+
+
+@dataclass
+class SeenImages:
+    """The images a parent model trained on: SHA-256 and 64-bit pHash (from its split.csv)."""
+
+    sha256: set[str]
+    phash: np.ndarray  # uint64
+    kept_out: int = 0  # rows of the child's data kept out of validation and test
+
+    @classmethod
+    def from_split_csv(cls, path: Path) -> SeenImages | None:
+        """None when the parent's split.csv predates these columns (older models)."""
+        import csv
+
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("split") == "train"]
+        if not rows or "sha256" not in rows[0]:
+            return None
+        return cls(
+            {r["sha256"] for r in rows},
+            np.array([int(r["phash"] or 0) for r in rows], dtype=np.uint64),
+        )
+
+    def matches(self, table: Table, max_bits: int = NEAR_DUPLICATE_BITS) -> np.ndarray:
+        """Rows of ``table`` that are a seen image or within ``max_bits`` of one's pHash."""
+        hit = np.array([h in self.sha256 for h in table.sha256], dtype=bool)
+        if len(self.phash):
+            for i in np.flatnonzero(~hit & table.ok):
+                if np.bitwise_count(self.phash ^ table.phash[i]).min() <= max_bits:
+                    hit[i] = True
+        return hit
 
 
 def _merge_groups(group: np.ndarray, clusters: np.ndarray) -> np.ndarray:

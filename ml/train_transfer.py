@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import time
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from ml.calibration import (
 )
 from ml.fingerprint import build_fingerprint
 from ml.preprocess import PREPROCESS_VERSION, PreprocessConfig
-from ml.sources import balanced_weights, is_sartaj, load
+from ml.sources import SeenImages, balanced_weights, is_sartaj, load
 
 NO_TUMOR_ID = CLASS_NAMES.index(NO_TUMOR)
 
@@ -74,8 +75,14 @@ def train(args) -> Path:
     lgg = Path(args.lgg) if args.lgg else DEFAULT_LGG_DIR
     if is_sartaj(roots[0]) and not args.no_lgg and lgg.is_dir():
         roots.insert(1, lgg)
+    seen = SeenImages.from_split_csv(Path(args.init_from) / artefact.SPLIT_FILE) if base else None
     ms = load(
-        roots, config, val_fraction=args.val_fraction, seed=args.seed, use_cache=not args.no_cache
+        roots,
+        config,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        use_cache=not args.no_cache,
+        seen=seen,
     )
     phases["read data"] = time.time() - started
     labels_all = ms.table.label_ids()
@@ -188,16 +195,22 @@ def train(args) -> Path:
             CLASS_NAMES,
         ),
     )
+    # Paths relative to the folder that holds every data folder (``shared/data``), so the
+    # file means the same on any machine with the data sets beside the checkout.
+    common = Path(os.path.commonpath([str(r.parent) for r in roots]))
+    paths = [os.path.relpath(p if len(roots) > 1 else roots[0] / p, common) for p in t.paths]
     with open(out / artefact.SPLIT_FILE, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["path", "label", "split", "reason", "source", "group"])
+        w.writerow(["path", "label", "split", "reason", "source", "group", "sha256", "phash"])
         for row in zip(
-            t.paths,
+            paths,
             t.labels,
             ms.split.assignment,
             ms.split.reasons,
             ms.source,
             ms.group,
+            t.sha256,
+            [str(int(h)) for h in t.phash],
             strict=True,
         ):
             w.writerow(row)
@@ -228,6 +241,17 @@ def train(args) -> Path:
         ),
         "ood": {"feature_layer": "features", "val_flag_rate_each": 0.005, "energy": "off"},
         "calibration": calibration,
+        "parent_training_images": (
+            {
+                "rule": "an image the parent trained on (same SHA-256, or pHash within "
+                "4 bits, or in the same patient or duplicate cluster) is never in this "
+                "model's validation or test rows",
+                "parent_images": len(seen.sha256),
+                "rows_kept_out_of_validation_and_test": seen.kept_out,
+            }
+            if seen is not None
+            else None
+        ),
         "training": {
             "data": [str(r) for r in roots],
             "init_from": str(args.init_from) if args.init_from else None,

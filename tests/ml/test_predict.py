@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml import CLASS_NAMES, DEFAULT_MODEL_DIR
+from ml import CLASS_NAMES, DEFAULT_MODEL_DIR, artefact
 from ml.images import ImageDecodeError, load_image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,6 +24,11 @@ def test_shipped_model_predicts_real_testing_images(predictor, testing_images):
         assert r.label == max(r.probabilities, key=r.probabilities.get)
         assert r.p_tumor == pytest.approx(1.0 - r.probabilities["no_tumor"])
         assert r.tumor_suspected == (r.p_tumor >= predictor.threshold)
+        # The answer follows the flag: the likeliest tumour class when flagged, else no tumour.
+        tumours = {c: p for c, p in r.probabilities.items() if c != "no_tumor"}
+        expected = max(tumours, key=tumours.get) if r.tumor_suspected else "no_tumor"
+        assert r.answer == expected
+        assert r.to_dict()["answer"] == r.answer
         assert r.model_version == predictor.version
     assert sum(r.ood for r in results) <= 2
 
@@ -35,7 +40,7 @@ def test_shipped_model_classifies_its_own_training_images(predictor, data_dir):
     picked = []
     for label in CLASS_NAMES:
         picked += [r for r in rows if r["split"] == "train" and r["label"] == label][:4]
-    results = predictor.predict([data_dir / r["path"] for r in picked])
+    results = predictor.predict([artefact.split_path(r["path"], data_dir) for r in picked])
     correct = sum(res.label == r["label"] for res, r in zip(results, picked, strict=True))
     assert correct >= 14, f"{correct} of {len(picked)} training images right"
 
@@ -120,6 +125,7 @@ def test_cli_prints_json_lines_and_fails_on_unreadable_file(tmp_path, testing_im
         assert set(line) == {
             "file",
             "label",
+            "answer",
             "probabilities",
             "p_tumor",
             "tumor_suspected",

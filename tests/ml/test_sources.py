@@ -99,3 +99,38 @@ def test_sampling_is_balanced_by_source_and_by_class():
     draws = balanced_sample(source, labels, 40_000, np.random.default_rng(0))
     shares = Counter((source[i], labels[i] != "no_tumor") for i in draws)
     assert all(abs(v / 40_000 - 0.25) < 0.01 for v in shares.values())
+
+
+def test_a_parent_models_training_images_never_validate_or_test_the_child(folders):
+    from ml.sources import SeenImages
+
+    sartaj, lgg = folders
+    config = PreprocessConfig(size=32)
+    before = load([sartaj, lgg], config, val_fraction=0.3, seed=1, use_cache=False)
+    # The parent trained on one validation patient's slice and on one Testing image
+    val_lgg = np.flatnonzero(
+        (before.split.assignment == "val") & np.char.startswith(before.group, "lgg:")
+    )
+    test_row = int(np.flatnonzero(before.split.assignment == "test")[0])
+    seen_rows = [int(val_lgg[0]), test_row]
+    seen = SeenImages({before.table.sha256[i] for i in seen_rows}, before.table.phash[seen_rows])
+    after = load([sartaj, lgg], config, val_fraction=0.3, seed=1, use_cache=False, seen=seen)
+    patient = before.group[val_lgg[0]]
+    assert set(after.split.assignment[after.group == patient]) == {"train"}
+    assert after.split.assignment[test_row] == "excluded"
+    assert after.split.reasons[test_row] == "the parent model trained on it"
+    assert seen.kept_out >= 2
+
+
+def test_seen_images_match_near_duplicates_by_perceptual_hash(folders):
+    from ml.sources import SeenImages
+
+    sartaj, lgg = folders
+    ms = load([sartaj, lgg], PreprocessConfig(size=32), use_cache=False)
+    row = 3
+    near = np.uint64(int(ms.table.phash[row]) ^ 0b101)  # 2 bits apart: a re-encoded copy
+    hit = SeenImages(set(), np.array([near], dtype=np.uint64)).matches(ms.table)
+    assert hit[row]
+    assert not SeenImages(set(), np.array([near ^ np.uint64(0xFFFF)], dtype=np.uint64)).matches(
+        ms.table
+    )[row]
