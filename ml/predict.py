@@ -44,8 +44,11 @@ class Prediction:
     """One image's result.
 
     ``tumor_suspected`` is ``p_tumor >= threshold`` (threshold chosen on validation for high
-    sensitivity). When ``ood`` is true the input does not look like the training MRIs and the
-    class outputs must not be trusted: show the reasons and route the scan to a human.
+    sensitivity). ``label`` is the most likely of the four classes; ``answer`` is the AI's
+    answer, the one that agrees with the flag: the most likely tumour class when a tumour is
+    suspected, else no tumour (so a flagged image never answers "no tumour"). When ``ood`` is
+    true the input does not look like the training MRIs and the class outputs must not be
+    trusted: show the reasons and route the scan to a human.
     ``heatmap`` (float32, in [0, 1]) has the ORIGINAL image's height x width; it explains
     the most likely tumour class when a tumour is suspected, else the predicted class.
     """
@@ -58,6 +61,7 @@ class Prediction:
     ood_score: float  # the larger feature score over its threshold: > 1 is out of distribution
     ood_reasons: tuple[str, ...]
     model_version: str
+    answer: str
     heatmap: np.ndarray | None = field(default=None, repr=False)
     heatmap_class: str | None = None
     overlay_png: bytes | None = field(default=None, repr=False)
@@ -66,6 +70,7 @@ class Prediction:
         """JSON-friendly summary (no heat map arrays or PNG bytes)."""
         return {
             "label": self.label,
+            "answer": self.answer,
             "probabilities": self.probabilities,
             "p_tumor": self.p_tumor,
             "tumor_suspected": self.tumor_suspected,
@@ -194,6 +199,7 @@ class Predictor:
                     ood_score=score,
                     ood_reasons=tuple(reasons),
                     model_version=self.version,
+                    answer=self.class_names[target[i]] if suspected[i] else NO_TUMOR,
                     heatmap=heat,
                     heatmap_class=self.class_names[target[i]] if heat is not None else None,
                     overlay_png=png,
@@ -253,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "file": str(path),
                     "label": p.label,
+                    "answer": p.answer,
                     "probabilities": p.probabilities,
                     "p_tumor": p.p_tumor,
                     "tumor_suspected": p.tumor_suspected,

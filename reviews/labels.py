@@ -18,6 +18,18 @@ MODEL_CLASSES: tuple[str, ...] = CLASS_NAMES
 READ_LABELS: tuple[str, ...] = (*MODEL_CLASSES, TUMOR_UNKNOWN)
 
 
+def ai_answer(probabilities: dict[str, float], tumor_suspected: bool) -> str:
+    """The AI's one answer, the one that agrees with its flag (``ml.predict``'s ``answer``):
+    the most likely tumour class when a tumour is suspected (P(tumour) at or above the
+    model's threshold), else no tumour. The most likely of the four classes can be "no
+    tumour" on a flagged image (the threshold is set low, for sensitivity); that is never the
+    answer shown, ranked, accepted or exported."""
+    if not tumor_suspected:
+        return NO_TUMOR
+    tumours = [c for c in MODEL_CLASSES if c != NO_TUMOR]
+    return max(tumours, key=lambda c: probabilities.get(c, 0.0))
+
+
 def is_tumour(label: str) -> bool:
     return label != NO_TUMOR
 

@@ -12,7 +12,7 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 
 from reviews import selectors
-from reviews.labels import agreed_label
+from reviews.labels import agreed_label, ai_answer
 from reviews.models import Case, ReadLabel, Review, SiteOptions
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
@@ -25,6 +25,12 @@ from tumorapp.scans.models import Study
 UNCERTAIN_TOP_PROBABILITY = 0.6
 # A reader who contradicts an AI this sure always gets a second read.
 CONFIDENT_AI_PROBABILITY = 0.9
+
+
+def answer_of(prediction: Prediction) -> str:
+    """The AI's answer to a prediction, from its flag (see ``labels.ai_answer``): what the
+    worklist, the case screen, the accept key, triage and exports all use."""
+    return ai_answer(prediction.probabilities, prediction.tumor_suspected)
 
 
 def triage_priority(*, prediction: Prediction) -> int:
@@ -54,7 +60,7 @@ def case_open_for_prediction(*, prediction: Prediction) -> Case:
         return Case.objects.create(
             scan_id=prediction.scan_id,
             prediction=prediction,
-            ai_label=prediction.label,
+            ai_label=answer_of(prediction),
             priority=triage_priority(prediction=prediction),
             opened_at=timezone.now(),
         )
@@ -79,7 +85,7 @@ def _rank(case: Case, prediction: Prediction) -> None:
         priority %= 1000  # an escalated case stays escalated
     case.scan_id = prediction.scan_id
     case.prediction = prediction
-    case.ai_label = prediction.label
+    case.ai_label = answer_of(prediction)
     case.priority = priority
     case.save(update_fields=["scan", "prediction", "ai_label", "priority"])
 
@@ -114,7 +120,7 @@ def _study_case_for(*, prediction: Prediction, study_id: int) -> Case:
             scan_id=prediction.scan_id,
             study_id=study_id,
             prediction=prediction,
-            ai_label=prediction.label,
+            ai_label=answer_of(prediction),
             priority=triage_priority(prediction=prediction),
             opened_at=timezone.now(),
         )

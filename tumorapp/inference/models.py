@@ -48,6 +48,8 @@ class Prediction(models.Model):
     scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="predictions")
     run = models.OneToOneField(InferenceRun, on_delete=models.PROTECT, related_name="prediction")
     model_version = models.CharField(max_length=64)
+    # The AI's answer (ml's ``Prediction.answer``): the most likely tumour class when a
+    # tumour is suspected, else no tumour; never "no tumour" on a flagged scan.
     label = models.CharField(max_length=16)
     probabilities = models.JSONField()
     p_tumor = models.FloatField(db_index=True)

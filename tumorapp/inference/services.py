@@ -193,7 +193,7 @@ def prediction_record(*, run_id: int, result, heatmap_key: str, timings: dict) -
                     scan=scan,
                     run=run,
                     model_version=version,
-                    label=str(result.label),
+                    label=str(result.answer),
                     probabilities={k: float(v) for k, v in dict(result.probabilities).items()},
                     p_tumor=float(result.p_tumor),
                     tumor_suspected=bool(result.tumor_suspected),

@@ -25,6 +25,7 @@ class FakePrediction:
     ood_score: float
     ood_reasons: tuple[str, ...]
     model_version: str
+    answer: str
     overlay_png: bytes | None = field(default=None, repr=False)
 
 
@@ -65,6 +66,7 @@ class FakePredictor:
                     ood_score=0.5,
                     ood_reasons=("flat image",) if pixels.std() < 1.0 else (),
                     model_version=self.version,
+                    answer="glioma" if p_tumor >= self.threshold else "no_tumor",
                     overlay_png=overlay,
                 )
             )
