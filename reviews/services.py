@@ -284,8 +284,9 @@ def review_submit(
 ) -> Review:
     """Record the claim holder's read and move the case along the double-reading path.
 
-    1. Check the claim and the answer (a correction of the AI needs a reason; a blind site
-       needs the initial class first; a key slice, given by its scan's public id, must be
+    1. Check the claim and the answer (a correction of the AI needs a reason, unless it is
+       the reader's own blind answer kept after the reveal; a blind site needs the initial
+       class first; a key slice, given by its scan's public id, must be
        one of the case's slices).
     2. Store the read: first, second (blinded to the first) or adjudication.
     3. First read: report it, unless it is sampled for double reading or contradicts a
@@ -299,7 +300,8 @@ def review_submit(
     options = SiteOptions.current()
     if label not in ReadLabel.values:
         raise ValidationError({"label": "Unknown class."})
-    if label != case.ai_label and reason not in Review.Reason.values:
+    # Keeping one's blind answer must cost no more than taking the AI's (automation bias).
+    if label not in (case.ai_label, case.blind_label) and reason not in Review.Reason.values:
         raise ValidationError({"reason": "Say why you differ from the AI."})
     if reason and reason not in Review.Reason.values:
         raise ValidationError({"reason": "Unknown reason."})
@@ -358,6 +360,7 @@ def review_submit(
             "label": label,
             "ai_label": case.ai_label,
             "initial_label": review.initial_label,
+            "changed_after_reveal": bool(review.initial_label) and review.initial_label != label,
             "reason": review.reason,
             "key_slice": str(key_scan.public_id) if key_scan else "",
             "case_status": case.status,

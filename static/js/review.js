@@ -8,7 +8,8 @@
   const ctx = canvas.getContext("2d");
   const PRESETS = { default: [255, 128], brain: [160, 90], contrast: [100, 110] };
   const state = { width: 255, level: 128, zoom: 1, panX: 0, panY: 0, invert: false,
-                  heatmap: true, opacity: 0.45 };
+                  heatmap: false, opacity: 0.45 };
+  // The heat map starts off: it would anchor the eye before the reader has looked (g shows it).
   // Pixel units: 8-bit images are 0..255; 16-bit DICOM slices are in modality units, where
   // presets and mouse steps scale by `unit` and the default window comes from the header.
   const units = { min: 0, unit: 1, defaults: [255, 128], invert: false };
@@ -80,7 +81,7 @@
   }
 
   function toggleHeatmap() {
-    if (!heat) return;
+    if (!slices.some(function (meta) { return meta.heatmapUrl; })) return;
     state.heatmap = !state.heatmap;
     setPressed("heatmap-toggle", state.heatmap);
     render();
@@ -253,10 +254,6 @@
 
   const strip = document.getElementById("slice-strip");
   showSlice(strip ? parseInt(strip.dataset.start, 10) || 0 : 0);
-  if (!slices.some(function (meta) { return meta.heatmapUrl; })) {
-    state.heatmap = false;
-    setPressed("heatmap-toggle", false);
-  }
   chips.forEach(function (chip, i) {
     chip.addEventListener("click", function () { showSlice(i); });
   });
@@ -352,8 +349,16 @@
     return checked ? checked.value : "";
   }
 
+  // After a blind first read the form holds the reader's own answer: keeping it needs no
+  // reason; taking the AI's instead is a deliberate key (shift+A), recorded as a change.
+  const blindLabel = reviewForm ? reviewForm.dataset.blindLabel || "" : "";
+  const blindDiffers = Boolean(blindLabel) && blindLabel !== (reviewForm && reviewForm.dataset.aiLabel);
+  const blindHint = document.getElementById("blind-hint");
+
   function updateCorrection() {
-    const differs = chosenLabel() !== reviewForm.dataset.aiLabel;
+    const label = chosenLabel();
+    const differs = label !== reviewForm.dataset.aiLabel && label !== blindLabel;
+    reviewForm.dataset.changed = blindLabel && label !== blindLabel ? "1" : "";
     correction.classList.toggle("active", differs);
     reason.required = differs;
     if (differs) reason.focus();
@@ -367,7 +372,20 @@
     if (first && chosenLabel() === reviewForm.dataset.aiLabel) first.focus();
   }
 
+  function takeAi() {
+    const ai = reviewForm.querySelector('input[name="label"][value="' + reviewForm.dataset.aiLabel + '"]');
+    ai.checked = true;
+    reason.value = "";
+    updateCorrection();
+    if (blindHint) blindHint.textContent = "Changed to the AI's answer: enter records the change.";
+  }
+
   function accept() {
+    if (blindDiffers) {
+      // One keystroke must not turn a blind answer into the AI's.
+      if (blindHint) blindHint.textContent = "Your blind answer differs from the AI's: enter keeps yours, shift+A takes the AI's.";
+      return;
+    }
     const ai = reviewForm.querySelector('input[name="label"][value="' + reviewForm.dataset.aiLabel + '"]');
     ai.checked = true;
     reason.value = "";
@@ -380,10 +398,15 @@
       radio.addEventListener("change", updateCorrection);
     });
     document.getElementById("correct").addEventListener("click", startCorrection);
-    document.getElementById("accept").addEventListener("click", function (e) {
-      e.preventDefault();
-      accept();
-    });
+    const acceptButton = document.getElementById("accept");
+    if (acceptButton) {
+      acceptButton.addEventListener("click", function (e) {
+        e.preventDefault();
+        accept();
+      });
+    }
+    const takeAiButton = document.getElementById("take-ai");
+    if (takeAiButton) takeAiButton.addEventListener("click", takeAi);
   }
   document.getElementById("show-keys").addEventListener("click", function () { dialog.showModal(); });
 
@@ -404,6 +427,8 @@
     if (dialog.open) return;
     if (/^[1-5]$/.test(e.key)) {
       chooseClass(e.key);
+    } else if (e.key === "A" && reviewForm && blindDiffers) {
+      takeAi();
     } else if (e.key === "a" && reviewForm) {
       accept();
     } else if (e.key === "c" && reviewForm) {

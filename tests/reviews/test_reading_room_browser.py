@@ -55,3 +55,51 @@ def test_the_accept_key_records_the_tumour_answer_on_a_flagged_case(
     # then the read records the tumour class, never "no tumour"
     review = Review.objects.get(case=case)
     assert (review.label, review.ai_label) == ("meningioma", "meningioma")
+
+
+@pytest.mark.browser
+@browser_db
+def test_after_the_reveal_the_form_keeps_the_blind_answer(
+    live_server, page, alice, make_case, stored_files
+):
+    # given a blind first-read site and two cases the AI calls glioma
+    site(blind=True)
+    first, second = (stored_files(make_case(p_tumor=p, label="glioma")) for p in (0.97, 0.93))
+    sign_in(page, live_server, "alice")
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/worklist/cases/{first.public_id}/")
+    viewer = page.locator("#viewer")
+    # the heat map is off, and cannot be shown, before the reader answers
+    expect(page.locator("#heatmap-toggle")).to_be_disabled()
+    page.keyboard.press("g")
+    expect(viewer).to_have_attribute("data-heatmap", "off")
+    # when she answers "no tumour" blind (4, enter) and the AI's answer is revealed
+    page.keyboard.press("4")
+    page.keyboard.press("Enter")
+    expect(page.locator("#ai-answer .ai-class strong")).to_have_text("Glioma")
+    # then the form holds her own answer, the heat map still off until she asks
+    expect(page.locator("#review-form input[value=no_tumor]")).to_be_checked()
+    expect(viewer).to_have_attribute("data-heatmap", "off")
+    page.screenshot(path=str(SCREENSHOTS / "review-blind-reveal.png"))
+    # and the accept key, pressed once, does not turn it into the AI's answer
+    page.keyboard.press("a")
+    expect(page.locator("#blind-hint")).to_contain_text("enter keeps yours")
+    expect(page.locator("#review-form input[value=no_tumor]")).to_be_checked()
+    assert not Review.objects.filter(case=first).exists()
+    # and enter records her blind answer, with no reason asked
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/worklist/cases/{second.public_id}/")
+    review = Review.objects.get(case=first)
+    assert (review.initial_label, review.label, review.reason) == ("no_tumor", "no_tumor", "")
+
+    # when on the next case she answers blind, then deliberately takes the AI's (shift+A)
+    page.keyboard.press("4")
+    page.keyboard.press("Enter")
+    expect(page.locator("#take-ai")).to_be_visible()
+    page.keyboard.press("Shift+A")
+    expect(page.locator("#review-form input[value=glioma]")).to_be_checked()
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/worklist/")
+    # then the read is recorded as a change from her blind answer to the AI's
+    review = Review.objects.get(case=second)
+    assert (review.initial_label, review.label) == ("no_tumor", "glioma")
