@@ -61,8 +61,13 @@ class TrainingJobSerializer(serializers.ModelSerializer):
             "version",
             "exports",
             "include_base",
+            "base_excluded_reason",
             "init_from",
             "epochs",
+            "learning_rate",
+            "frozen_blocks",
+            "phase",
+            "phase_seconds",
             "log_tail",
             "error",
             "candidate",
@@ -80,11 +85,24 @@ class TrainingCreateSerializer(serializers.Serializer):
         queryset=DatasetExport.objects.filter(status=DatasetExport.Status.SUCCEEDED),
         required=False,
     )
-    include_base = serializers.BooleanField(default=False)
-    init_from = serializers.SlugRelatedField(
-        slug_field="public_id", queryset=ModelVersion.objects.all(), required=False, allow_null=True
+    include_base = serializers.BooleanField(
+        default=True, help_text="Replay the base data (the default); false needs a reason."
     )
-    epochs = serializers.IntegerField(min_value=1, max_value=200, default=5)
+    base_excluded_reason = serializers.CharField(required=False, allow_blank=True, default="")
+    init_from = serializers.SlugRelatedField(
+        slug_field="public_id",
+        queryset=ModelVersion.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The version to fine-tune; the active one when omitted.",
+    )
+    from_scratch = serializers.BooleanField(default=False)
+    epochs = serializers.IntegerField(
+        min_value=1, max_value=200, required=False, allow_null=True, default=None
+    )
+    learning_rate = serializers.FloatField(
+        min_value=0, max_value=1, required=False, allow_null=True, default=None
+    )
 
 
 class ModelListApi(generics.ListAPIView):
@@ -161,8 +179,11 @@ class TrainingListApi(generics.ListAPIView):
                 actor=request.user,
                 exports=list(data.validated_data.get("exports", [])),
                 include_base=data.validated_data["include_base"],
+                base_excluded_reason=data.validated_data["base_excluded_reason"],
                 init_from=data.validated_data.get("init_from"),
+                from_scratch=data.validated_data["from_scratch"],
                 epochs=data.validated_data["epochs"],
+                learning_rate=data.validated_data["learning_rate"],
                 request=request,
             )
         except DjangoValidationError as exc:

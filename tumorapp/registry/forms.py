@@ -27,6 +27,10 @@ class VersionChoice(forms.ModelChoiceField):
 
 
 class TrainingForm(forms.Form):
+    """Retraining with the safe defaults: fine-tune the active version, replay the base data,
+    the parent's own recipe. Departing from them is explicit (and a reason is asked for
+    leaving the base data out)."""
+
     exports = ExportChoice(
         queryset=_finished_exports(),
         required=False,
@@ -35,16 +39,37 @@ class TrainingForm(forms.Form):
         label="Exports to train on",
     )
     include_base = forms.BooleanField(
-        required=False, label="Also train on the base data set (slower)"
+        required=False,
+        initial=True,
+        label="Also train on the base data set (replay: keeps the classes the site rarely sees)",
+    )
+    base_excluded_reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Why leave the base data out? (required when unticked; audited)",
     )
     init_from = VersionChoice(
         queryset=ModelVersion.objects.all(),
         required=False,
         to_field_name="public_id",
-        empty_label="Train from scratch",
+        empty_label=None,
         label="Fine-tune from",
     )
-    epochs = forms.IntegerField(min_value=1, max_value=200, initial=5)
+    from_scratch = forms.BooleanField(
+        required=False, label="Train from scratch instead (not recommended)"
+    )
+    epochs = forms.IntegerField(
+        min_value=1,
+        max_value=200,
+        required=False,
+        label="Epochs (empty: the parent's own recipe)",
+    )
+
+    def __init__(self, *args, recipe: dict | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if recipe:
+            figures = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in recipe.items())
+            self.fields["epochs"].help_text = f"The parent's recipe: {figures}."
 
     def clean(self):
         data = super().clean()

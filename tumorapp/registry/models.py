@@ -63,8 +63,19 @@ class ModelVersion(models.Model):
 
 
 class TrainingJob(models.Model):
-    """A retraining run on the worker: ``python -m ml.train`` on exports (and optionally the
-    base data), fine-tuned from a registered version or from scratch."""
+    """A retraining run on the worker: ``python -m ml.train`` on exports and the base data
+    (replay; left out only with a written reason), fine-tuned from a registered version (the
+    active one unless another is chosen) or, when asked explicitly, from scratch. The recipe
+    (epochs, learning rate, frozen blocks) comes from the parent's manifest."""
+
+    class Phase(models.TextChoices):
+        QUEUED = "", "Waiting"
+        READING = "reading", "Reading the data"
+        TRAINING = "training", "Training"
+        CALIBRATING = "calibrating", "Calibrating (temperature and threshold)"
+        OOD_GUARD = "ood_guard", "Fitting the OOD guard"
+        REGISTERING = "registering", "Registering the candidate"
+        DONE = "done", "Done"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     status = models.CharField(
@@ -74,14 +85,22 @@ class TrainingJob(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     exports = models.ManyToManyField(DatasetExport, related_name="training_jobs")
-    include_base = models.BooleanField(default=False)
+    include_base = models.BooleanField(default=True)
+    # Why the base data was left out (required then: training on the export alone forgets).
+    base_excluded_reason = models.TextField(blank=True)
     init_from = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    epochs = models.PositiveSmallIntegerField(default=5)
+    # The recipe; empty means ml.train's own default (training from scratch).
+    epochs = models.PositiveSmallIntegerField(null=True, blank=True)
+    learning_rate = models.FloatField(null=True, blank=True)
+    frozen_blocks = models.PositiveSmallIntegerField(null=True, blank=True)
     version = models.CharField(max_length=64)
     command = models.JSONField(default=list, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
+    phase = models.CharField(max_length=16, choices=Phase.choices, blank=True)
+    # Seconds per phase: ml.train's own figures when it reports them, else as observed.
+    phase_seconds = models.JSONField(default=dict, blank=True)
     log_tail = models.TextField(blank=True)
     error = models.TextField(blank=True)
     candidate = models.ForeignKey(

@@ -29,6 +29,23 @@ def operating_point(version: str) -> dict | None:
     }
 
 
+def training_recipe(model: ModelVersion) -> dict:
+    """The hyper-parameters a fine-tune of ``model`` starts from: its own, from its manifest
+    (``training``: ``max_epochs`` or else ``epochs_run``, ``learning_rate``, and for the
+    pretrained network ``frozen_blocks``). Keys the manifest lacks are left out, so ml.train
+    uses its own default."""
+    training = (model.card or {}).get("training") or {}
+    recipe = {}
+    epochs = training.get("max_epochs") or training.get("epochs_run")
+    if epochs:
+        recipe["epochs"] = int(epochs)
+    if training.get("learning_rate"):
+        recipe["learning_rate"] = float(training["learning_rate"])
+    if training.get("frozen_blocks") is not None:
+        recipe["frozen_blocks"] = int(training["frozen_blocks"])
+    return recipe
+
+
 def models_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.select_related("parent", "replaces").prefetch_related(
         "training_exports"

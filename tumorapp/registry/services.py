@@ -23,7 +23,7 @@ from tumorapp.audit.services import audit_record
 from tumorapp.core.queue import enqueue
 from tumorapp.datasets.models import DatasetExport
 from tumorapp.registry.models import Comparison, JobStatus, ModelVersion, RescoreJob, TrainingJob
-from tumorapp.registry.selectors import active_model
+from tumorapp.registry.selectors import active_model, training_recipe
 
 logger = logging.getLogger(__name__)
 
@@ -155,25 +155,66 @@ def training_job_create(
     *,
     actor,
     exports: list[DatasetExport],
-    include_base: bool = False,
+    include_base: bool = True,
+    base_excluded_reason: str = "",
     init_from: ModelVersion | None = None,
-    epochs: int = 5,
+    from_scratch: bool = False,
+    epochs: int | None = None,
+    learning_rate: float | None = None,
     request=None,
 ) -> TrainingJob:
-    """Queue a retraining run on the ``training`` queue."""
+    """Queue a retraining run on the ``training`` queue, with safe defaults:
+
+    1. fine-tune from ``init_from``, the active version when none is named (from scratch only
+       when asked with ``from_scratch``);
+    2. replay the base data unless ``include_base`` is off with a written reason (stored and
+       audited): a candidate trained on a site's export alone forgets the classes the site
+       rarely sees;
+    3. the recipe (epochs, learning rate, frozen blocks) comes from the parent's manifest;
+       ``epochs`` and ``learning_rate`` override it when given.
+    """
     exports = [e for e in exports if e.status == DatasetExport.Status.SUCCEEDED]
     if not exports and not include_base:
         raise ValidationError("Choose at least one finished export, or the base data.")
-    if not 1 <= epochs <= 200:
+    base_excluded_reason = base_excluded_reason.strip()
+    if not include_base and len(base_excluded_reason) < 10:
+        raise ValidationError(
+            {
+                "base_excluded_reason": "Say why the base data is left out (at least 10 "
+                "characters): a candidate trained on the export alone can forget a class."
+            }
+        )
+    if include_base:
+        base_excluded_reason = ""
+    if from_scratch:
+        init_from = None
+    elif init_from is None:
+        init_from = active_model()
+        if init_from is None:
+            raise ValidationError(
+                {
+                    "init_from": "No version is active: choose one to fine-tune from, or train "
+                    "from scratch explicitly."
+                }
+            )
+    recipe = training_recipe(init_from) if init_from is not None else {}
+    epochs = epochs if epochs is not None else recipe.get("epochs")
+    learning_rate = learning_rate if learning_rate is not None else recipe.get("learning_rate")
+    if epochs is not None and not 1 <= epochs <= 200:
         raise ValidationError({"epochs": "Between 1 and 200."})
+    if learning_rate is not None and not 0 < learning_rate < 1:
+        raise ValidationError({"learning_rate": "Between 0 and 1."})
     version = f"site-{timezone.now():%Y%m%d-%H%M%S}"
     if TrainingJob.objects.filter(version=version).exists():
         raise ValidationError("A training job was started this second; try again.")
     job = TrainingJob.objects.create(
         created_by=actor,
         include_base=include_base,
+        base_excluded_reason=base_excluded_reason,
         init_from=init_from,
         epochs=epochs,
+        learning_rate=learning_rate,
+        frozen_blocks=recipe.get("frozen_blocks"),
         version=version,
     )
     job.exports.set(exports)
@@ -186,8 +227,12 @@ def training_job_create(
             "version": version,
             "exports": [e.version_id for e in exports],
             "include_base": include_base,
+            "base_excluded_reason": base_excluded_reason,
             "init_from": init_from.version if init_from else "",
+            "from_scratch": init_from is None,
             "epochs": epochs,
+            "learning_rate": learning_rate,
+            "frozen_blocks": job.frozen_blocks,
         },
     )
     from tumorapp.registry.tasks import train
@@ -225,7 +270,11 @@ def training_job_finish(*, job: TrainingJob, model_dir: Path) -> TrainingJob:
         training_exports=list(job.exports.all()),
     )
     TrainingJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.SUCCEEDED, progress=100, candidate=candidate, finished_at=timezone.now()
+        status=JobStatus.SUCCEEDED,
+        progress=100,
+        phase=TrainingJob.Phase.DONE,
+        candidate=candidate,
+        finished_at=timezone.now(),
     )
     audit_record(
         action=Action.TRAINING_FINISHED,

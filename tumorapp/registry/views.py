@@ -33,6 +33,11 @@ def _error_text(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
+def _training_form(active: ModelVersion | None) -> TrainingForm:
+    recipe = selectors.training_recipe(active) if active else None
+    return TrainingForm(initial={"init_from": active}, recipe=recipe)
+
+
 class ModelListView(RoleRequiredMixin, TemplateView):
     roles = VIEW_ROLES
     template_name = "registry/model_list.html"
@@ -53,7 +58,7 @@ class ModelListView(RoleRequiredMixin, TemplateView):
             comparisons=comparisons,
             rescores=rescores,
             running=running,
-            training_form=TrainingForm(initial={"init_from": active}) if is_data_team else None,
+            training_form=_training_form(active) if is_data_team else None,
             comparison_form=ComparisonForm() if is_data_team else None,
             can_promote=self.request.user.has_role(*PROMOTE_ROLES),
             **kwargs,
@@ -82,6 +87,14 @@ class TrainingCreateView(RoleRequiredMixin, FormView):
     form_class = TrainingForm
     template_name = "registry/training_form.html"
 
+    def get_form_kwargs(self):
+        active = selectors.active_model()
+        return {
+            **super().get_form_kwargs(),
+            "initial": {"init_from": active},
+            "recipe": selectors.training_recipe(active) if active else None,
+        }
+
     def form_valid(self, form):
         data = form.cleaned_data
         try:
@@ -89,7 +102,9 @@ class TrainingCreateView(RoleRequiredMixin, FormView):
                 actor=self.request.user,
                 exports=list(data["exports"]),
                 include_base=data["include_base"],
+                base_excluded_reason=data["base_excluded_reason"],
                 init_from=data["init_from"],
+                from_scratch=data["from_scratch"],
                 epochs=data["epochs"],
                 request=self.request,
             )

@@ -7,7 +7,7 @@ from tests.tumorapp.datasets.conftest import media_dir  # noqa: F401 - shared fi
 from tests.tumorapp.registry.fakes import PATH
 
 
-def write_model_folder(root, version: str, accuracy: float = 0.9):
+def write_model_folder(root, version: str, accuracy: float = 0.9, training: dict | None = None):
     """A model folder as ml.train writes it, minus the network (the tests' predictor is a
     stand-in): manifest and training-data fingerprint."""
     folder = root / version
@@ -18,7 +18,7 @@ def write_model_folder(root, version: str, accuracy: float = 0.9):
         "threshold": 0.3,
         "temperature": 1.0,
         "target_sensitivity": 0.97,
-        "training": {"data": ["/data/base"]},
+        "training": {"data": ["/data/base"], **(training or {})},
         "validation": {
             "n": 10,
             "accuracy": accuracy,

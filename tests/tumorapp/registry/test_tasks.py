@@ -20,3 +20,12 @@ def test_training_tasks_end_before_the_broker_would_redeliver_them():
 def test_a_time_limit_near_the_visibility_timeout_stops_start_up(name, value):
     result = _django_setup({name: value, "CELERY_VISIBILITY_TIMEOUT": "3600"})
     assert result.returncode != 0 and name in result.stderr
+
+
+def test_the_operations_guide_lists_every_registry_setting():
+    import re
+
+    base = (settings.BASE_DIR / "tumorapp" / "settings" / "base.py").read_text()
+    guide = (settings.BASE_DIR / "docs" / "operations.md").read_text()
+    names = set(re.findall(r"\b(REGISTRY_[A-Z_]+)\b", base))
+    assert names and {n for n in names if f"| `{n}` |" not in guide} == set()

@@ -64,6 +64,8 @@ def test_the_data_team_starts_a_training_job_and_follows_its_failure(
     # given a finished export and a training argument ml.train refuses
     settings.REGISTRY_MODELS_DIR = tmp_path / "site-models"
     settings.REGISTRY_TRAINING_ARGS = ["--no-such-option"]
+    settings.REGISTRY_BASE_DATA_DIR = tmp_path / "base"
+    (tmp_path / "base" / "Testing").mkdir(parents=True)
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
@@ -77,7 +79,12 @@ def test_the_data_team_starts_a_training_job_and_follows_its_failure(
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("registry:training_create"),
-            {"exports": [export.public_id], "init_from": two_versions[0].public_id, "epochs": 2},
+            {
+                "exports": [export.public_id],
+                "include_base": "on",
+                "init_from": two_versions[0].public_id,
+                "epochs": 2,
+            },
         )
     job = TrainingJob.objects.get()
     assert response["Location"] == reverse("registry:training_detail", args=[job.public_id])
@@ -153,8 +160,9 @@ def test_the_api_trains_compares_and_promotes_by_role(
     detail = team.get(f"/api/v1/comparisons/{created.data['id']}/").data
     assert detail["status"] == "succeeded" and detail["baseline"] == "v1"
     assert detail["result"]["sets"]["base_testing"]["candidate"]["n"] == 1
-    # training needs data
-    assert team.post("/api/v1/trainings/", {"epochs": 2}, format="json").status_code == 400
+    # training needs data: without the base data, an export
+    no_data = {"epochs": 2, "include_base": False, "base_excluded_reason": "Testing the API."}
+    assert team.post("/api/v1/trainings/", no_data, format="json").status_code == 400
     # the admin promotes and rolls back
     assert admin.post(f"/api/v1/models/{v2.public_id}/promote/").data["status"] == "active"
     assert admin.post("/api/v1/models/rollback/").data["version"] == "v1"
