@@ -206,3 +206,29 @@ class Review(models.Model):
     @property
     def agrees_with_ai(self) -> bool:
         return self.label == self.ai_label
+
+
+class CaseSkip(models.Model):
+    """A reader put a case behind their other cases ("skip"), with a reason. The next-case
+    claim hands them every case they have not skipped first; one row per case and reader,
+    its time moved on by each new skip."""
+
+    class Reason(models.TextChoices):
+        NEEDS_PRIOR = "needs_prior", "Needs prior imaging or clinical details"
+        EXPERTISE = "expertise", "Outside my expertise"
+        IMAGE_PROBLEM = "image_problem", "Image does not display properly"
+        LATER = "later", "Read it later"
+        OTHER = "other", "Other"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="skips")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    skipped_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "reader"], name="one_skip_per_case_and_reader")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reader} skipped {self.case} ({self.reason})"

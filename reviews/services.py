@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Mod
 from django.utils import timezone
 
 from reviews import selectors
 from reviews.labels import agreed_label, ai_answer
-from reviews.models import Case, ReadLabel, Review, SiteOptions
+from reviews.models import Case, CaseSkip, ReadLabel, Review, SiteOptions
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
@@ -175,6 +175,7 @@ def case_claim_next(*, reader, request=None) -> Case | None:
        locking right now (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
        writers), so two readers can never be handed the same case. Cases assigned to the
        reader come first; cases assigned to someone else are skipped unless escalated.
+       Cases the reader skipped come only after every other, the longest-skipped first.
     3. Record the claim with its lease and audit it.
     """
     now = timezone.now()
@@ -192,22 +193,83 @@ def case_claim_next(*, reader, request=None) -> Case | None:
         .filter(_claimable_by(reader, now))
         .order_by("priority", "opened_at")
     )
-    # The reader's own queue (cases assigned to them) first, then everyone's.
-    case = claimable.filter(assigned_to=reader).first() or claimable.first()
+    skipped = CaseSkip.objects.filter(case=OuterRef("pk"), reader=reader)
+    fresh = claimable.exclude(Exists(skipped))
+    # The reader's own queue (cases assigned to them) first, then everyone's, then skipped.
+    case = (
+        fresh.filter(assigned_to=reader).first()
+        or fresh.first()
+        or claimable.annotate(skipped_at=Subquery(skipped.values("skipped_at")[:1]))
+        .order_by("skipped_at", "priority", "opened_at")
+        .first()
+    )
     if case is None:
         return None
+    return _claim(case=case, reader=reader, now=now, request=request)
+
+
+def _claim(*, case: Case, reader, now, request, picked: bool = False) -> Case:
     case.claimed_by = reader
     case.lease_expires_at = now + timedelta(minutes=SiteOptions.current().lease_minutes)
     case.blind_label = ""
     case.save(update_fields=["claimed_by", "lease_expires_at", "blind_label"])
+    details = {"status": case.status}
+    if picked:
+        details["picked"] = True
     audit_record(
-        action=Action.CASE_CLAIMED,
-        actor=reader,
-        request=request,
-        target=case,
-        details={"status": case.status},
+        action=Action.CASE_CLAIMED, actor=reader, request=request, target=case, details=details
     )
     return case
+
+
+def case_claimable(*, case: Case, reader, now=None) -> bool:
+    """Whether ``reader`` may take this case now (free, at a stage they may read)."""
+    now = now or timezone.now()
+    return Case.objects.filter(_claimable_by(reader, now), pk=case.pk).exists()
+
+
+@transaction.atomic
+def case_claim(*, case: Case, reader, request=None) -> Case:
+    """Claim one case the reader picked (from the worklist), instead of the next in order.
+
+    The case must be free and readable by them at its stage, as for ``case_claim_next``. A
+    reader reads one case at a time: another case they hold is released first (audited).
+    Claiming a case one already holds returns it unchanged.
+    """
+    now = timezone.now()
+    locked = Case.objects.select_for_update().select_related("scan", "prediction").get(pk=case.pk)
+    held_lease = locked.lease_expires_at if locked.claimed_by_id == reader.pk else None
+    if locked.is_open and held_lease is not None and held_lease >= now:
+        return locked
+    if not case_claimable(case=locked, reader=reader, now=now):
+        raise ValidationError(_unclaimable_reason(locked, reader, now))
+    others = (
+        Case.objects.select_for_update()
+        .filter(claimed_by=reader)
+        .exclude(pk=locked.pk)
+        .exclude(status=Case.Status.DONE)
+    )
+    for other in others:
+        _unclaim(other)
+        audit_record(action=Action.CASE_RELEASED, actor=reader, request=request, target=other)
+    return _claim(case=locked, reader=reader, now=now, request=request, picked=True)
+
+
+def _unclaimable_reason(case: Case, reader, now) -> str:
+    if not case.is_open:
+        return "This case is already reported."
+    if case.claimed_by_id and case.lease_expires_at and case.lease_expires_at >= now:
+        return f"This case is being read by {case.claimed_by}."
+    if reader.pk in (case.first_reader_id, case.second_reader_id):
+        return "You already read this case; it needs another reader."
+    return f"This case waits in {case.assigned_to}'s queue."
+
+
+def _unclaim(case: Case) -> None:
+    case.claimed_by = None
+    case.lease_expires_at = None
+    case.blind_label = ""
+    case.save(update_fields=["claimed_by", "lease_expires_at", "blind_label"])
 
 
 def _locked_claim(*, case: Case, reader) -> Case:
@@ -223,12 +285,35 @@ def _locked_claim(*, case: Case, reader) -> Case:
 def case_release(*, case: Case, reader, request=None) -> Case:
     """Give a claimed case back to the queue before its lease runs out."""
     case = _locked_claim(case=case, reader=reader)
-    case.claimed_by = None
-    case.lease_expires_at = None
-    case.blind_label = ""
-    case.save(update_fields=["claimed_by", "lease_expires_at", "blind_label"])
+    _unclaim(case)
     audit_record(action=Action.CASE_RELEASED, actor=reader, request=request, target=case)
     return case
+
+
+@transaction.atomic
+def case_skip(*, case: Case, reader, reason: str, request=None) -> Case | None:
+    """Put a held case behind every other case for this reader and hand them the next one.
+
+    The claim is given up (others may take the case at once); for this reader the case comes
+    back only when nothing else they may read is waiting. The skip is audited with its
+    reason. Returns the next case claimed for the reader, or None when none waits.
+    """
+    if reason not in CaseSkip.Reason.values:
+        raise ValidationError({"reason": "Say why you skip this case."})
+    case = _locked_claim(case=case, reader=reader)
+    _unclaim(case)
+    now = timezone.now()
+    CaseSkip.objects.update_or_create(
+        case=case, reader=reader, defaults={"reason": reason, "skipped_at": now}
+    )
+    audit_record(
+        action=Action.CASE_SKIPPED,
+        actor=reader,
+        request=request,
+        target=case,
+        details={"reason": reason, "status": case.status},
+    )
+    return case_claim_next(reader=reader, request=request)
 
 
 @transaction.atomic

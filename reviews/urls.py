@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.WorklistView.as_view(), name="worklist"),
     path("next/", views.NextCaseView.as_view(), name="next"),
     path("cases/<uuid:public_id>/", views.CaseView.as_view(), name="case"),
+    path("cases/<uuid:public_id>/claim/", views.ClaimCaseView.as_view(), name="claim"),
     path(
         "cases/<uuid:public_id>/image/", views.CaseFileView.as_view(kind="image"), name="case_image"
     ),

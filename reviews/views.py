@@ -21,7 +21,7 @@ from reviews.forms import (
     SiteOptionsForm,
     WorklistFilterForm,
 )
-from reviews.models import Case, ReadLabel, Review, SiteOptions, TumourClass
+from reviews.models import Case, CaseSkip, ReadLabel, Review, SiteOptions, TumourClass
 from tumorapp.accounts import rules
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
@@ -61,21 +61,52 @@ class WorklistView(RoleRequiredMixin, TemplateView):
 
 
 class NextCaseView(RoleRequiredMixin, View):
-    """POST: release the case being skipped (if any), then claim the most urgent free case."""
+    """POST: skip the case held (if any, with a reason), then claim the most urgent free case."""
 
     roles = (Role.RADIOLOGIST,)
 
     def post(self, request):
-        skipped = request.POST.get("release")
+        skipped = request.POST.get("skip")
+        case = None
         if skipped:
             case = Case.objects.filter(public_id=skipped, claimed_by=request.user).first()
-            if case is not None and case.is_open:
-                services.case_release(case=case, reader=request.user, request=request)
-        return _to_next_case(request)
+        if case is None or not case.is_open:
+            return _to_next_case(request)
+        try:
+            following = services.case_skip(
+                case=case,
+                reader=request.user,
+                reason=request.POST.get("skip_reason", ""),
+                request=request,
+            )
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect("reviews:case", public_id=case.public_id)
+        messages.info(request, "Skipped: it comes back to you after every other case.")
+        return _to_case(request, following)
+
+
+class ClaimCaseView(RoleRequiredMixin, View):
+    """POST: claim the case a reader picked (from the worklist or its page) and open it."""
+
+    roles = (Role.RADIOLOGIST,)
+
+    def post(self, request, public_id):
+        case = Case.objects.filter(public_id=public_id).first()
+        if case is None or not rules.can_view_case(request.user, case):
+            raise Http404
+        try:
+            services.case_claim(case=case, reader=request.user, request=request)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return redirect("reviews:case", public_id=case.public_id)
 
 
 def _to_next_case(request):
-    case = services.case_claim_next(reader=request.user, request=request)
+    return _to_case(request, services.case_claim_next(reader=request.user, request=request))
+
+
+def _to_case(request, case):
     if case is None:
         messages.info(request, "No case is waiting for you. The worklist is clear.")
         return redirect("reviews:worklist")
@@ -108,8 +139,13 @@ class CaseView(RoleRequiredMixin, TemplateView):
             target=case.scan,
             details={"case": str(case.public_id), "status": case.status},
         )
+        can_claim = (
+            not holds and case.is_open and services.case_claimable(case=case, reader=request.user)
+        )
         return self.render_to_response(
-            self.get_context_data(case=case, holds=holds, ai_hidden=ai_hidden, form=ReviewForm())
+            self.get_context_data(
+                case=case, holds=holds, ai_hidden=ai_hidden, form=ReviewForm(), can_claim=can_claim
+            )
         )
 
     def get_context_data(self, *, case, holds, ai_hidden, form, **kwargs):
@@ -137,6 +173,7 @@ class CaseView(RoleRequiredMixin, TemplateView):
             probabilities=probabilities,
             classes=list(enumerate(ReadLabel.choices, start=1)),
             reasons=Review.Reason.choices,
+            skip_reasons=CaseSkip.Reason.choices,
             reviews=list(selectors.case_reviews(case=case)) if show_reads else [],
             slices=slices,
             start_slice=start,

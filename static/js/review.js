@@ -335,6 +335,7 @@
   const reason = document.getElementById("id_reason");
   const dialog = document.getElementById("keys-dialog");
   const nextForm = document.getElementById("next-case-form");
+  const skipReason = document.getElementById("id_skip_reason");
 
   function chooseClass(key) {
     if (!classForm) return;
@@ -414,6 +415,11 @@
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     const target = e.target;
     const typing = target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text");
+    if (e.key === "Enter" && target === skipReason) {
+      e.preventDefault();
+      nextForm.requestSubmit();
+      return;
+    }
     if (e.key === "Enter" && !typing && classForm && target.tagName !== "BUTTON") {
       e.preventDefault();
       classForm.requestSubmit();
@@ -434,7 +440,9 @@
     } else if (e.key === "c" && reviewForm) {
       startCorrection();
     } else if (e.key === "n") {
-      nextForm.requestSubmit();
+      // On a held case n skips it: the reason comes first (type-ahead, then enter).
+      if (skipReason && !skipReason.value) skipReason.focus();
+      else nextForm.requestSubmit();
     } else if (e.key === "g") {
       toggleHeatmap();
     } else if (e.key === "i") {

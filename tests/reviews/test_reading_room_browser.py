@@ -103,3 +103,31 @@ def test_after_the_reveal_the_form_keeps_the_blind_answer(
     # then the read is recorded as a change from her blind answer to the AI's
     review = Review.objects.get(case=second)
     assert (review.initial_label, review.label) == ("no_tumor", "glioma")
+
+
+@pytest.mark.browser
+@browser_db
+def test_skip_hands_the_next_case_and_a_picked_case_can_be_read(
+    live_server, page, alice, make_case, stored_files
+):
+    site()
+    cases = [stored_files(make_case(p_tumor=p, label="glioma")) for p in (0.97, 0.9, 0.8)]
+    sign_in(page, live_server, "alice")
+    # when she takes the most urgent case and skips it from the keyboard: n, l(ater), enter
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/worklist/cases/{cases[0].public_id}/")
+    page.keyboard.press("n")
+    assert page.evaluate("document.activeElement.id") == "id_skip_reason"
+    page.keyboard.press("r")
+    page.keyboard.press("Enter")
+    # then the next case opens, not the same one
+    page.wait_for_url(f"**/worklist/cases/{cases[1].public_id}/")
+    # when she goes back to the worklist and picks the third case
+    page.goto(f"{live_server.url}/worklist/")
+    page.locator("#worklist tbody tr", has_text="0.80").get_by_role("button", name="Read").click()
+    page.wait_for_url(f"**/worklist/cases/{cases[2].public_id}/")
+    # then it is hers to read: the accept key records the read, and the next case handed
+    # is the one she let go by picking, the skipped one still behind it
+    page.keyboard.press("a")
+    page.wait_for_url(f"**/worklist/cases/{cases[1].public_id}/")
+    assert Review.objects.get(case=cases[2]).reader == alice

@@ -33,6 +33,7 @@ class Action(models.TextChoices):
     ADJUDICATED = "review.adjudicated", "Adjudicated case"
     CASE_CLAIMED = "case.claimed", "Claimed case"
     CASE_RELEASED = "case.released", "Released case"
+    CASE_SKIPPED = "case.skipped", "Skipped a case"
     CASE_AMENDED = "case.amended", "Amended a reported case"
     CASE_ASSIGNED = "case.assigned", "Assigned a case to a reader"
     AUDIT_EXPORTED = "audit.exported", "Exported audit log"
