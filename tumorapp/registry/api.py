@@ -124,18 +124,37 @@ class ModelDetailApi(generics.RetrieveAPIView):
             raise Http404 from None
 
 
+class PromoteSerializer(serializers.Serializer):
+    override_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Needed when the newest comparison with the active version shows a "
+        "regression (the non-regression gate); audited.",
+    )
+
+
 class PromoteApi(APIView):
-    """Make this version the active one (workers use it for the next scan)."""
+    """Make this version the active one (workers use it for the next scan). Refused (400)
+    when its comparison with the active version shows a regression, unless
+    ``override_reason`` says why."""
 
     permission_classes = [HasRole.of(Role.ADMIN)]
 
-    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @extend_schema(request=PromoteSerializer, responses=ModelVersionSerializer)
     def post(self, request, public_id):
         model = ModelVersion.objects.filter(public_id=public_id).first()
         if model is None:
             raise Http404
+        data = PromoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         try:
-            model = services.model_promote(model=model, actor=request.user, request=request)
+            model = services.model_promote(
+                model=model,
+                actor=request.user,
+                override_reason=data.validated_data["override_reason"],
+                request=request,
+            )
         except DjangoValidationError as exc:
             raise _validation(exc) from exc
         return Response(ModelVersionSerializer(model).data)

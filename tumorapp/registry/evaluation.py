@@ -19,11 +19,13 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils.module_loading import import_string
 
+from ml import CLASS_NAMES
 from ml.calibration import sensitivity_specificity
 from ml.compare import disagreements, set_metrics
 from ml.dataset import list_files
 from reviews.labels import TUMOR_UNKNOWN, is_tumour
 from tumorapp.datasets.models import ExportItem
+from tumorapp.registry import gate, stats
 from tumorapp.registry.models import Comparison
 
 BATCH = 32
@@ -68,7 +70,9 @@ def _predict_all(predictor, entries: list[dict], on_batch) -> list:
 
 def _set_figures(labels: list[str], predictions: list, threshold: float) -> dict:
     """``set_metrics`` over the images with a model class; over every image, tumour
-    sensitivity and specificity, and ``type_unknown``: how many images only count there."""
+    sensitivity and specificity (Wilson intervals) and the ROC AUC of P(tumour) (DeLong
+    interval), and ``type_unknown``: how many images only count there. ``recall_ci``: each
+    class's recall with its Wilson interval (the gate's figures)."""
     typed = [i for i, label in enumerate(labels) if label != TUMOR_UNKNOWN]
     figures = set_metrics(
         [labels[i] for i in typed],
@@ -78,13 +82,40 @@ def _set_figures(labels: list[str], predictions: list, threshold: float) -> dict
     )
     figures["n"] = len(labels)
     figures["type_unknown"] = len(labels) - len(typed)
+    p_tumor = np.array([float(p.p_tumor) for p in predictions])
+    tumour = np.array([is_tumour(label) for label in labels], dtype=bool)
     if labels and figures["type_unknown"]:
-        figures["tumour"] = sensitivity_specificity(
-            np.array([float(p.p_tumor) for p in predictions]),
-            np.array([is_tumour(label) for label in labels]),
-            threshold,
+        figures["tumour"] = sensitivity_specificity(p_tumor, tumour, threshold)
+    figures["auc"] = stats.roc_auc_ci(p_tumor, tumour) if labels else None
+    figures["recall_ci"] = {
+        name: stats.proportion(
+            sum(1 for i in typed if labels[i] == name and predictions[i].label == name),
+            sum(1 for i in typed if labels[i] == name),
         )
+        for name in CLASS_NAMES
+    }
     return figures
+
+
+def _paired_errors(labels: list[str], candidate: list, baseline: list, thresholds: dict) -> dict:
+    """McNemar's exact test on the images only one model gets wrong: the class (images with
+    a model class) and the tumour flag at each model's threshold (every image)."""
+    typed = [i for i, label in enumerate(labels) if label != TUMOR_UNKNOWN]
+    tumour = np.array([is_tumour(label) for label in labels], dtype=bool)
+
+    def flag_errors(predictions, threshold):
+        return np.array([float(p.p_tumor) >= threshold for p in predictions]) != tumour
+
+    return {
+        "class": stats.mcnemar_exact(
+            [candidate[i].label != labels[i] for i in typed],
+            [baseline[i].label != labels[i] for i in typed],
+        ),
+        "tumour": stats.mcnemar_exact(
+            flag_errors(candidate, thresholds["candidate"]),
+            flag_errors(baseline, thresholds["baseline"]),
+        ),
+    }
 
 
 def compare(comparison: Comparison) -> dict:
@@ -119,6 +150,9 @@ def compare(comparison: Comparison) -> dict:
             [p.label for p in outputs[name]["candidate"]],
             [p.label for p in outputs[name]["baseline"]],
         )
+        figures["mcnemar"] = _paired_errors(
+            labels, outputs[name]["candidate"], outputs[name]["baseline"], thresholds
+        )
         figures["disagreements"] = len(differ)
         figures["disagreement_cases"] = [
             {
@@ -132,4 +166,5 @@ def compare(comparison: Comparison) -> dict:
             for i in differ[:MAX_DISAGREEMENTS]
         ]
         result["sets"][name] = figures
+    result["gate"] = {"regressions": gate.regressions(result)}
     return result

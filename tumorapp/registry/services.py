@@ -82,13 +82,27 @@ def model_register(
 
 
 @transaction.atomic
-def model_promote(*, model: ModelVersion, actor=None, request=None) -> ModelVersion:
+def model_promote(
+    *, model: ModelVersion, actor=None, override_reason: str = "", request=None
+) -> ModelVersion:
     """Make ``model`` the active version; the one it replaces is retired (and is what a
-    rollback brings back). Workers pick it up at their next prediction, without a restart."""
+    rollback brings back). Workers pick it up at their next prediction, without a restart.
+
+    The non-regression gate (tumorapp.registry.gate) reads the newest finished comparison of
+    ``model`` with the active version: when it lost a base class's recall or site
+    sensitivity beyond the interval, promotion needs ``override_reason`` (audited)."""
     model = ModelVersion.objects.select_for_update().get(pk=model.pk)
     if model.status == Status.ACTIVE:
         raise ValidationError("This version is already active.")
     current = ModelVersion.objects.select_for_update().filter(status=Status.ACTIVE).first()
+    lost = promotion_regressions(model=model, baseline=current)
+    override_reason = override_reason.strip()
+    if lost and len(override_reason) < 10:
+        raise ValidationError(
+            "The comparison with the active version shows a regression: "
+            + " ".join(lost)
+            + " Promote only with a written reason (at least 10 characters)."
+        )
     now = timezone.now()
     if current is not None:
         current.status, current.retired_at = Status.RETIRED, now
@@ -101,9 +115,32 @@ def model_promote(*, model: ModelVersion, actor=None, request=None) -> ModelVers
         actor=actor,
         request=request,
         target=model,
-        details={"version": model.version, "replaces": current.version if current else ""},
+        details={
+            "version": model.version,
+            "replaces": current.version if current else "",
+            # One event per promotion: an override of the gate is part of it.
+            **(
+                {"gate_overridden": True, "reason": override_reason, "regressions": lost}
+                if lost
+                else {}
+            ),
+        },
     )
     return model
+
+
+def promotion_regressions(*, model: ModelVersion, baseline: ModelVersion | None) -> list[str]:
+    """What the newest finished comparison of ``model`` with ``baseline`` says it lost."""
+    from tumorapp.registry import gate
+
+    if baseline is None:
+        return []
+    comparison = (
+        Comparison.objects.filter(candidate=model, baseline=baseline, status=JobStatus.SUCCEEDED)
+        .order_by("-finished_at")
+        .first()
+    )
+    return gate.regressions(comparison.result) if comparison else []
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ from django.views.generic import DetailView, FormView, TemplateView
 from reviews.models import TumourClass
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
-from tumorapp.registry import selectors, services
+from tumorapp.registry import gate, selectors, services
 from tumorapp.registry.forms import ComparisonForm, TrainingForm
 from tumorapp.registry.models import Comparison, ModelVersion
 from tumorapp.scans.models import Scan
@@ -167,12 +167,15 @@ class ComparisonDetailView(RoleRequiredMixin, DetailView):
                     label,
                     figures["candidate"].get("recall", {}).get(label),
                     figures["baseline"].get("recall", {}).get(label),
+                    (figures["candidate"].get("recall_ci") or {}).get(label),
+                    (figures["baseline"].get("recall_ci") or {}).get(label),
                 )
                 for label in TumourClass.values
             ]
             sets.append({"name": name, "recall_rows": recall, **figures})
         return super().get_context_data(
             sets=sets,
+            regressions=gate.regressions(comparison.result or {}),
             can_promote=self.request.user.has_role(*PROMOTE_ROLES)
             and comparison.candidate.status != ModelVersion.Status.ACTIVE,
             **kwargs,
@@ -213,7 +216,12 @@ class PromoteView(RoleRequiredMixin, View):
         if model is None:
             raise Http404
         try:
-            services.model_promote(model=model, actor=request.user, request=request)
+            services.model_promote(
+                model=model,
+                actor=request.user,
+                override_reason=request.POST.get("override_reason", ""),
+                request=request,
+            )
         except ValidationError as exc:
             messages.error(request, _error_text(exc))
         else:

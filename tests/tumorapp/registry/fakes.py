@@ -41,3 +41,31 @@ class RetrainedPredictor(FolderPredictor):
 
 
 RETRAINED = "tests.tumorapp.registry.fakes.RetrainedPredictor"
+
+
+class ForgetfulPredictor(FolderPredictor):
+    """Version "v2" has forgotten the glioma class: it answers "no tumour" to everything,
+    as a candidate trained on a site's cases alone can."""
+
+    def predict(self, images, heatmap: bool = False):
+        results = super().predict(images, heatmap)
+        if self.version != "v2":
+            return results
+        return [
+            replace(
+                r,
+                label="no_tumor",
+                p_tumor=0.01,
+                tumor_suspected=False,
+                probabilities={
+                    "glioma": 0.01,
+                    "meningioma": 0.0,
+                    "pituitary": 0.0,
+                    "no_tumor": 0.99,
+                },
+            )
+            for r in results
+        ]
+
+
+FORGETFUL = "tests.tumorapp.registry.fakes.ForgetfulPredictor"
