@@ -54,6 +54,7 @@ class Action(models.TextChoices):
     TRAINING_FINISHED = "model.training_finished", "Training finished"
     COMPARISON_STARTED = "model.comparison_started", "Started model comparison"
     RESCORE_STARTED = "model.rescore_started", "Started re-scoring"
+    OPERATING_POINT_APPLIED = "model.operating_point_applied", "Applied a site operating point"
     STORAGE_SWEPT = "storage.swept", "Deleted orphaned stored files"
 
 

@@ -27,6 +27,7 @@ from tumorapp.audit.services import audit_record
 from tumorapp.core.queue import enqueue
 from tumorapp.inference.models import InferenceRun, Prediction
 from tumorapp.inference.predictor import get_predictor
+from tumorapp.registry.selectors import effective_threshold
 from tumorapp.scans.models import Scan
 
 logger = logging.getLogger(__name__)
@@ -185,6 +186,11 @@ def prediction_record(*, run_id: int, result, heatmap_key: str, timings: dict) -
         return Prediction.objects.filter(run=run).first()
     scan = run.scan
     version = str(result.model_version)
+    # The site's operating point, when one is applied to this version, decides the flag.
+    threshold = effective_threshold(version)
+    suspected = (
+        bool(result.tumor_suspected) if threshold is None else float(result.p_tumor) >= threshold
+    )
     prediction = Prediction.objects.filter(scan=scan, model_version=version).first()
     if prediction is None:
         try:
@@ -196,7 +202,7 @@ def prediction_record(*, run_id: int, result, heatmap_key: str, timings: dict) -
                     label=str(result.answer),
                     probabilities={k: float(v) for k, v in dict(result.probabilities).items()},
                     p_tumor=float(result.p_tumor),
-                    tumor_suspected=bool(result.tumor_suspected),
+                    tumor_suspected=suspected,
                     ood=bool(result.ood),
                     ood_score=_optional_float(getattr(result, "ood_score", None)),
                     ood_reasons=[str(r) for r in getattr(result, "ood_reasons", []) or []],

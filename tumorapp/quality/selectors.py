@@ -14,6 +14,7 @@ from reviews.selectors import worklist_counts
 from tumorapp.quality import metrics
 from tumorapp.quality.models import Alert, DailyCounts, Refresh
 from tumorapp.quality.reference import model_reference, shipped_version
+from tumorapp.registry.selectors import threshold_in_force
 from tumorapp.scans.models import Scan
 
 DEFAULT_DAYS = 90
@@ -90,6 +91,7 @@ def quality_report(*, filters: QualityFilters) -> dict:
         metrics.merge(total, counts)
     version = filters.model_version or (latest[1] if latest else shipped_version())
     reference = model_reference(version)
+    threshold, threshold_source = threshold_in_force(version)
     report = metrics.figures(
         total,
         fingerprint=reference.fingerprint,
@@ -109,6 +111,9 @@ def quality_report(*, filters: QualityFilters) -> dict:
         "model_version": filters.model_version,
         "reference_version": version,
         "has_reference": reference.fingerprint is not None or reference.card is not None,
+        # The threshold new predictions of that version are flagged with (site's or model's).
+        "threshold": threshold,
+        "site_threshold": threshold_source == "site",
         "refreshed_at": refresh.finished_at.isoformat() if refresh else None,
     }
     report["alerts"] = [

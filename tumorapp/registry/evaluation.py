@@ -27,6 +27,7 @@ from reviews.labels import TUMOR_UNKNOWN, is_tumour
 from tumorapp.datasets.models import ExportItem
 from tumorapp.registry import gate, stats
 from tumorapp.registry.models import Comparison
+from tumorapp.registry.selectors import site_operating_point
 
 BATCH = 32
 #: Disagreements kept for the page (thumbnails), per evaluated set.
@@ -136,7 +137,9 @@ def compare(comparison: Comparison) -> dict:
     thresholds = {}
     for role, version in models.items():
         predictor = predictor_class.load(version.path)
-        thresholds[role] = float(predictor.threshold)
+        # Each model at the threshold it would flag with here (the site's, when applied).
+        site = site_operating_point(version)
+        thresholds[role] = site.threshold if site else float(predictor.threshold)
         for name, entries in sets.items():
             outputs[name][role] = _predict_all(predictor, entries, on_batch)
         del predictor

@@ -100,3 +100,13 @@ class ComparisonForm(forms.Form):
         if not data.get("export") and not data.get("include_base_testing"):
             raise forms.ValidationError("Choose an export, the base Testing split, or both.")
         return data
+
+
+class OperatingPointForm(forms.Form):
+    target = forms.FloatField(
+        min_value=0.5,
+        max_value=0.999,
+        initial=0.97,
+        label="Target tumour sensitivity",
+        widget=forms.NumberInput(attrs={"step": "0.005"}),
+    )

@@ -172,3 +172,33 @@ class RescoreJob(models.Model):
 
     def __str__(self) -> str:
         return f"Rescore with {self.model_id} ({self.status})"
+
+
+class SiteOperatingPoint(models.Model):
+    """A tumour threshold this site fitted on its own reviewed cases for one model version,
+    for a target sensitivity. Each application is a new row (the history stays); the newest
+    row of a version is the threshold in force (``selectors.effective_threshold``)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    model = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="operating_points"
+    )
+    threshold = models.FloatField()
+    # 95 % bootstrap interval of the fitted threshold: [low, high].
+    threshold_ci95 = models.JSONField(default=list)
+    target_sensitivity = models.FloatField()
+    # What it was fitted on: reviewed cases predicted by this version, and the figures there.
+    n_cases = models.PositiveIntegerField()
+    n_tumours = models.PositiveIntegerField()
+    sensitivity = models.FloatField()
+    false_alarm_rate = models.FloatField(null=True, blank=True)
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: threshold {self.threshold:.3f}"

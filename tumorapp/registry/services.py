@@ -22,8 +22,15 @@ from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.core.queue import enqueue
 from tumorapp.datasets.models import DatasetExport
-from tumorapp.registry.models import Comparison, JobStatus, ModelVersion, RescoreJob, TrainingJob
-from tumorapp.registry.selectors import active_model, training_recipe
+from tumorapp.registry.models import (
+    Comparison,
+    JobStatus,
+    ModelVersion,
+    RescoreJob,
+    SiteOperatingPoint,
+    TrainingJob,
+)
+from tumorapp.registry.selectors import active_model, operating_point_proposal, training_recipe
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +170,53 @@ def model_rollback(*, actor=None, request=None) -> ModelVersion:
         details={"version": previous.version, "rolled_back": current.version},
     )
     return previous
+
+
+# --- site operating point --------------------------------------------------------------------
+
+
+@transaction.atomic
+def operating_point_apply(
+    *, model: ModelVersion, target: float, actor, request=None
+) -> SiteOperatingPoint:
+    """Fit the tumour threshold for ``target`` sensitivity on the site's reviewed cases
+    (re-fitted here, never taken from the form) and put it in force for ``model``: new
+    predictions by that version are flagged with it. A new row each time (the history
+    stays), audited."""
+    if not 0.5 <= target < 1:
+        raise ValidationError({"target": "A target sensitivity between 0.5 and 0.999."})
+    proposal = operating_point_proposal(model=model, target=target)
+    if "error" in proposal:
+        raise ValidationError(proposal["error"])
+    figures = proposal["at_threshold"]
+    false_alarms = figures["false_alarm_rate"]
+    point = SiteOperatingPoint.objects.create(
+        model=model,
+        threshold=proposal["threshold"],
+        threshold_ci95=list(proposal["threshold_ci95"]),
+        target_sensitivity=target,
+        n_cases=proposal["n"],
+        n_tumours=proposal["tumours"],
+        sensitivity=figures["sensitivity"]["value"],
+        false_alarm_rate=false_alarms["value"] if false_alarms else None,
+        applied_by=actor,
+    )
+    audit_record(
+        action=Action.OPERATING_POINT_APPLIED,
+        actor=actor,
+        request=request,
+        target=model,
+        details={
+            "version": model.version,
+            "threshold": point.threshold,
+            "threshold_ci95": point.threshold_ci95,
+            "previous_threshold": proposal["current_threshold"],
+            "target_sensitivity": target,
+            "n_cases": point.n_cases,
+            "n_tumours": point.n_tumours,
+        },
+    )
+    return point
 
 
 # --- jobs: shared claim and fail ------------------------------------------------------------

@@ -12,6 +12,11 @@ urlpatterns = [
     path("rescore/", views.RescoreView.as_view(), name="rescore"),
     path("<uuid:public_id>/", views.ModelDetailView.as_view(), name="model_detail"),
     path("<uuid:public_id>/promote/", views.PromoteView.as_view(), name="promote"),
+    path(
+        "<uuid:public_id>/operating-point/",
+        views.OperatingPointView.as_view(),
+        name="operating_point",
+    ),
     path("training/<uuid:public_id>/", views.TrainingDetailView.as_view(), name="training_detail"),
     path(
         "comparisons/<uuid:public_id>/",

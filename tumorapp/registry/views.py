@@ -20,7 +20,7 @@ from reviews.models import TumourClass
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
 from tumorapp.registry import gate, selectors, services
-from tumorapp.registry.forms import ComparisonForm, TrainingForm
+from tumorapp.registry.forms import ComparisonForm, OperatingPointForm, TrainingForm
 from tumorapp.registry.models import Comparison, ModelVersion
 from tumorapp.scans.models import Scan
 
@@ -206,6 +206,55 @@ class ComparisonImageView(RoleRequiredMixin, View):
         if root not in path.parents or not path.is_file():
             raise Http404
         return FileResponse(path.open("rb"))
+
+
+class OperatingPointView(RoleRequiredMixin, TemplateView):
+    """The site's operating point of a version: the tumour threshold fitted on the site's
+    reviewed cases for a target sensitivity (GET shows it), applied by POST."""
+
+    roles = PROMOTE_ROLES
+    template_name = "registry/operating_point.html"
+
+    def _model(self) -> ModelVersion:
+        try:
+            return selectors.model_detail(public_id=self.kwargs["public_id"])
+        except ModelVersion.DoesNotExist:
+            raise Http404 from None
+
+    def get_context_data(self, **kwargs):
+        model = self._model()
+        form = OperatingPointForm(self.request.GET or None)
+        target = form.cleaned_data["target"] if form.is_valid() else 0.97
+        if not form.is_bound:
+            form = OperatingPointForm(initial={"target": target})
+        return super().get_context_data(
+            model=model,
+            form=form,
+            proposal=selectors.operating_point_proposal(model=model, target=target),
+            in_force=selectors.site_operating_point(model),
+            history=model.operating_points.select_related("applied_by")[:20],
+            **kwargs,
+        )
+
+    def post(self, request, public_id):
+        model = self._model()
+        form = OperatingPointForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "A target sensitivity between 0.5 and 0.999.")
+            return redirect("registry:operating_point", public_id=public_id)
+        try:
+            point = services.operating_point_apply(
+                model=model, target=form.cleaned_data["target"], actor=request.user, request=request
+            )
+        except ValidationError as exc:
+            messages.error(request, _error_text(exc))
+        else:
+            messages.success(
+                request,
+                f"Threshold {point.threshold:.3f} is in force for {model.version}: new "
+                "predictions are flagged with it.",
+            )
+        return redirect("registry:operating_point", public_id=public_id)
 
 
 class PromoteView(RoleRequiredMixin, View):
