@@ -142,7 +142,7 @@ def build(n: int) -> int:
                 scan_id=p.scan_id,
                 prediction=p,
                 ai_label=p.label,
-                priority=3000,
+                priority=4000,
                 opened_at=now,
                 status=Case.Status.DONE,
                 first_reader=reader,

@@ -131,7 +131,7 @@ def build(n: int, days: int):
                     scan_id=p.scan_id,
                     prediction=p,
                     ai_label=p.label,
-                    priority=(1 if p.tumor_suspected else 3) * 1000 + rng.randrange(1000),
+                    priority=(2 if p.tumor_suspected else 4) * 1000 + rng.randrange(1000),
                     opened_at=p.created_at,
                     status=Case.Status.DONE,
                     first_reader=rng.choice(readers),

@@ -67,7 +67,8 @@ class Case(models.Model):
 
     ``priority`` is denormalised when the prediction lands (and lowered by escalation) so the
     worklist and the next-case claim are one indexed ``ORDER BY priority, opened_at``.
-    Lower is more urgent: the thousands say the band, the rest orders within the band.
+    Lower is more urgent: the thousands say the band, the rest orders within the band
+    (``services.triage_priority``).
     """
 
     class Status(models.TextChoices):
@@ -77,10 +78,12 @@ class Case(models.Model):
         DONE = "done", "Reported"
 
     class Band(models.IntegerChoices):
-        ESCALATED = 0, "Escalated"
-        SUSPECTED = 1, "Suspected tumour"
-        UNCERTAIN = 2, "Uncertain"
-        ROUTINE = 3, "Routine"
+        # Out of distribution: first check that it is a brain MRI at all.
+        UNUSUAL = 0, "Unusual image: brain MRI?"
+        ESCALATED = 1, "Escalated"
+        SUSPECTED = 2, "Suspected tumour"
+        UNCERTAIN = 3, "Uncertain"
+        ROUTINE = 4, "Routine"
 
     class Resolution(models.TextChoices):
         SINGLE = "single", "Single read"

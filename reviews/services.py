@@ -12,7 +12,7 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 
 from reviews import selectors
-from reviews.labels import agreed_label, ai_answer
+from reviews.labels import agreed_label, ai_answer, is_tumour
 from reviews.models import Case, CaseSkip, ReadLabel, Review, SiteOptions
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
@@ -20,8 +20,8 @@ from tumorapp.audit.services import audit_record
 from tumorapp.inference.models import Prediction
 from tumorapp.scans.models import Study
 
-# A prediction whose top class holds less than this is "uncertain" for triage: the model
-# cannot tell the classes apart, which is where a reader's time is best spent early.
+# A prediction with no tumour suspected whose top class holds less than this is "uncertain"
+# for triage: the model cannot tell the classes apart, so a reader looks before the routine.
 UNCERTAIN_TOP_PROBABILITY = 0.6
 # A reader who contradicts an AI this sure always gets a second read.
 CONFIDENT_AI_PROBABILITY = 0.9
@@ -34,14 +34,25 @@ def answer_of(prediction: Prediction) -> str:
 
 
 def triage_priority(*, prediction: Prediction) -> int:
-    """The band (thousands) and order within the band; lower is more urgent."""
+    """The band (thousands) and order within the band; lower is more urgent.
+
+    1. Unusual images (out of distribution) first, the most unusual first: a reader checks
+       that they are brain MRIs at all before the AI's answer on them means anything.
+    2. Then (escalated cases aside) the AI's answer, the one the case screen shows: a
+       suspected tumour, highest P(tumour) first.
+    3. Then no tumour suspected but the classes split (uncertain), least certain first.
+    4. Then the rest, highest P(tumour) first.
+    """
+    if prediction.ood:
+        score = max(prediction.ood_score or 0.0, 0.0)
+        return Case.Band.UNUSUAL * 1000 + round(999 / (1.0 + score))
+    p_order = round((1.0 - min(max(prediction.p_tumor, 0.0), 1.0)) * 999)
+    if is_tumour(answer_of(prediction)):
+        return Case.Band.SUSPECTED * 1000 + p_order
     top = max(prediction.probabilities.values(), default=0.0)
-    if prediction.ood or top < UNCERTAIN_TOP_PROBABILITY:
-        # Least certain first: a low top probability sorts before a higher one.
+    if top < UNCERTAIN_TOP_PROBABILITY:
         return Case.Band.UNCERTAIN * 1000 + round(min(max(top, 0.0), 1.0) * 999)
-    if prediction.tumor_suspected:
-        return Case.Band.SUSPECTED * 1000 + round((1.0 - prediction.p_tumor) * 999)
-    return Case.Band.ROUTINE * 1000 + round((1.0 - prediction.p_tumor) * 999)
+    return Case.Band.ROUTINE * 1000 + p_order
 
 
 @transaction.atomic
@@ -79,10 +90,11 @@ def _waiting(case: Case) -> bool:
     return case.status == Case.Status.FIRST_READ and case.first_reader_id is None
 
 
-def _rank(case: Case, prediction: Prediction) -> None:
-    priority = triage_priority(prediction=prediction)
-    if case.priority < 1000:
-        priority %= 1000  # an escalated case stays escalated
+def _rank(case: Case, prediction: Prediction, priority: int | None = None) -> None:
+    if priority is None:
+        priority = triage_priority(prediction=prediction)
+    if case.band == Case.Band.ESCALATED:  # an escalated case stays escalated (or unusual)
+        priority = min(priority, _escalated(priority))
     case.scan_id = prediction.scan_id
     case.prediction = prediction
     case.ai_label = answer_of(prediction)
@@ -96,8 +108,9 @@ def _study_case_for(*, prediction: Prediction, study_id: int) -> Case:
     1. Lock the study row, so slices of one study predicted at once by several workers
        open one case, not one each.
     2. An open case of the study takes the slice. While it waits for its first read, its
-       key slice becomes the slice whose latest prediction is the most urgent, and the
-       case takes that prediction's class and priority.
+       key slice becomes the slice with the highest P(tumour) (its latest prediction), the
+       case takes that prediction's answer, and the priority of its most urgent slice (an
+       unusual slice puts the whole study first; a suspected tumour is on the key slice).
     3. With no open case: a slice uploaded before the study's last report was part of what
        the reader saw, so nothing opens; a slice uploaded later opens a new case.
     """
@@ -125,32 +138,45 @@ def _study_case_for(*, prediction: Prediction, study_id: int) -> Case:
             opened_at=timezone.now(),
         )
     if _waiting(case):
-        _rank(case, most_urgent_slice_prediction(case=case))
+        latest = _latest_slice_predictions(case)
+        priority = min(triage_priority(prediction=p) for p in latest)
+        _rank(case, key_slice_prediction(case=case, latest=latest), priority)
     return case
 
 
-def most_urgent_slice_prediction(*, case: Case) -> Prediction:
-    """The latest prediction of each of the case's slices, the most urgent of them (ties go
-    to the case's current key slice, then to the lowest slice)."""
+def _latest_slice_predictions(case: Case) -> list[Prediction]:
     latest: dict[int, Prediction] = {}
     rows = Prediction.objects.filter(scan__in=selectors.case_slices(case=case)).order_by(
         "scan_id", "-created_at", "-pk"
     )
     for prediction in rows:
         latest.setdefault(prediction.scan_id, prediction)
+    return list(latest.values()) or [case.prediction]
+
+
+def key_slice_prediction(*, case: Case, latest: list[Prediction] | None = None) -> Prediction:
+    """The latest prediction of the case's slice with the highest P(tumour) (ties go to the
+    case's current key slice, then to the lowest slice)."""
     return min(
-        latest.values() or [case.prediction],
-        key=lambda p: (triage_priority(prediction=p), p.scan_id != case.scan_id, p.scan_id),
+        latest if latest is not None else _latest_slice_predictions(case),
+        key=lambda p: (-p.p_tumor, p.scan_id != case.scan_id, p.scan_id),
     )
 
 
+def _escalated(priority: int) -> int:
+    return Case.Band.ESCALATED * 1000 + priority % 1000
+
+
 def cases_escalate(*, now=None) -> int:
-    """Move cases that waited longer than the site allows into the escalated band."""
+    """Move cases that waited longer than the site allows into the escalated band (unusual
+    images are already ahead of it)."""
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=SiteOptions.current().escalate_after_minutes)
     return Case.objects.filter(
-        status=Case.Status.FIRST_READ, priority__gte=1000, opened_at__lt=cutoff
-    ).update(priority=Mod("priority", 1000))
+        status=Case.Status.FIRST_READ,
+        priority__gte=Case.Band.SUSPECTED * 1000,
+        opened_at__lt=cutoff,
+    ).update(priority=Case.Band.ESCALATED * 1000 + Mod("priority", 1000))
 
 
 def _claimable_by(reader, now) -> Q:
@@ -162,7 +188,8 @@ def _claimable_by(reader, now) -> Q:
         Q(status=Case.Status.ADJUDICATION) & ~Q(first_reader=reader) & ~Q(second_reader=reader)
     )
     # A case assigned to another reader waits for them, unless it has been escalated.
-    mine = Q(assigned_to__isnull=True) | Q(assigned_to=reader) | Q(priority__lt=1000)
+    escalated = Q(priority__gte=Case.Band.ESCALATED * 1000, priority__lt=Case.Band.SUSPECTED * 1000)
+    mine = Q(assigned_to__isnull=True) | Q(assigned_to=reader) | escalated
     return free & mine & (first | second | adjudicate)
 
 

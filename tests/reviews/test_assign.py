@@ -49,7 +49,7 @@ def test_an_escalated_assigned_case_is_anyones_and_a_read_clears_the_assignment(
     case = make_case(p_tumor=0.9, label="glioma")
     services.case_assign(case=case, actor=ann, assignee=ann)
     # once escalated (waited too long), anyone may take it
-    Case.objects.filter(pk=case.pk).update(priority=5)
+    Case.objects.filter(pk=case.pk).update(priority=Case.Band.ESCALATED * 1000 + 5)
     assert services.case_claim_next(reader=ben) == case
     services.review_submit(case=Case.objects.get(pk=case.pk), reader=ben, label="glioma")
     # the read moved it on to its second read, which is everyone's again

@@ -43,8 +43,14 @@ def test_keyboard_review_from_next_case_to_next_case(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "worklist.png"))
 
-    # and presses n: the most urgent case opens, its heat map off until she asks for it
+    # and presses n: the unusual images come first (is each a brain MRI?); she accepts both
     page.keyboard.press("n")
+    page.wait_for_url(f"**/worklist/cases/{cases[3].public_id}/")
+    expect(page.locator(".case-head")).to_contain_text("Unusual image")
+    page.keyboard.press("a")
+    page.wait_for_url(f"**/worklist/cases/{cases[7].public_id}/")
+    page.keyboard.press("a")
+    # then the most likely tumour opens, its heat map off until she asks for it
     page.wait_for_url(f"**/worklist/cases/{cases[0].public_id}/")
     viewer = page.locator("#viewer")
     expect(viewer).to_have_attribute("data-heatmap", "off")

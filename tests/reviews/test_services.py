@@ -27,17 +27,25 @@ def events(action):
 # --- triage --------------------------------------------------------------------------------
 
 
-def test_suspected_come_first_then_uncertain_then_routine(make_case):
-    # given a routine, an uncertain (OOD), a likely and a very likely tumour
+def test_unusual_images_come_first_then_suspected_then_uncertain_then_routine(make_case):
+    # given a routine, an unusual (OOD), a likely and a very likely tumour, and a split
+    # decision with no tumour suspected (threshold 0.5)
     routine = make_case(p_tumor=0.05, label="no_tumor")
-    uncertain = make_case(p_tumor=0.95, label="glioma", ood=True)
+    unusual = make_case(p_tumor=0.95, label="glioma", ood=True)
     likely = make_case(p_tumor=0.75, label="meningioma")
     very_likely = make_case(p_tumor=0.97, label="glioma")
+    split = make_case(
+        p_tumor=0.45,
+        label="no_tumor",
+        threshold=0.5,
+        probabilities={"glioma": 0.4, "meningioma": 0.05, "pituitary": 0.0, "no_tumor": 0.55},
+    )
     # when ordered by the stored priority
     order = list(Case.objects.order_by("priority", "opened_at"))
-    # then suspected by P(tumour), then uncertain, then routine
-    assert order == [very_likely, likely, uncertain, routine]
+    # then the unusual image (is it a brain MRI?), suspected by P(tumour), uncertain, routine
+    assert order == [unusual, very_likely, likely, split, routine]
     assert [c.band for c in order] == [
+        Case.Band.UNUSUAL,
         Case.Band.SUSPECTED,
         Case.Band.SUSPECTED,
         Case.Band.UNCERTAIN,
@@ -45,15 +53,15 @@ def test_suspected_come_first_then_uncertain_then_routine(make_case):
     ]
 
 
-def test_a_split_decision_is_uncertain(make_case):
-    # given a prediction whose top class holds barely half the probability
+def test_a_split_decision_on_a_flagged_scan_is_a_suspected_tumour(make_case):
+    # given a flagged prediction whose top class holds barely half the probability
     case = make_case(
         p_tumor=0.55,
         label="glioma",
         probabilities={"glioma": 0.5, "meningioma": 0.05, "pituitary": 0.0, "no_tumor": 0.45},
     )
-    # then it is triaged as uncertain
-    assert case.band == Case.Band.UNCERTAIN
+    # then it is ranked by the answer the case screen shows: a suspected glioma
+    assert (case.band, case.ai_label) == (Case.Band.SUSPECTED, "glioma")
 
 
 def test_same_priority_older_first_and_escalation_moves_old_cases_up(make_case):
