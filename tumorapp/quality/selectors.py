@@ -127,3 +127,36 @@ def quality_report(*, filters: QualityFilters) -> dict:
         for a in open_alerts()
     ]
     return report
+
+
+def second_read_share(*, days: int = 30, now: dt.datetime | None = None) -> dict:
+    """Reading load a site can plan for: of the first reads of the last ``days`` days, how
+    many the current double-reading rule sends to a second reader. The rule itself
+    (reviews.services) is replayed on each read with today's options, so the figure follows
+    any change of the sampled share; ``sampled`` is the random sample's part, the rest are
+    reads that contradict a confident AI."""
+    from reviews.models import Review, SiteOptions
+    from reviews.services import _needs_second_read, double_read_selected
+
+    options = SiteOptions.current()
+    since = (now or timezone.now()) - dt.timedelta(days=days)
+    reads = Review.objects.filter(kind=Review.Kind.FIRST, created_at__gte=since).select_related(
+        "case__prediction"
+    )
+    n = second = sampled = 0
+    for review in reads.iterator(chunk_size=500):
+        n += 1
+        in_sample = double_read_selected(case=review.case, rate=options.double_read_rate)
+        sampled += in_sample
+        second += in_sample or _needs_second_read(
+            case=review.case, label=review.label, options=options
+        )
+    return {
+        "days": days,
+        "reads": n,
+        "second": second,
+        "share": second / n if n else None,
+        "sampled": sampled,
+        "confident_disagreements": second - sampled,
+        "rate": options.double_read_rate,
+    }

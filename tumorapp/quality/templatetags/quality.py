@@ -22,3 +22,12 @@ def ci(value: dict) -> str:
     if not interval:
         return "no cases"
     return f"95 % CI {100 * interval[0]:.1f}–{100 * interval[1]:.1f} %"
+
+
+@register.inclusion_tag("quality/_reading_load.html")
+def expected_second_reads() -> dict:
+    """The expected share of second reads under the current double-reading rule (shown
+    where the rule is configured: the site options page)."""
+    from tumorapp.quality.selectors import second_read_share
+
+    return {"load": second_read_share()}
