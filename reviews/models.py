@@ -172,6 +172,11 @@ class Review(models.Model):
         AMBIGUOUS = "ambiguous", "Ambiguous"
         PRIOR_IMAGING = "prior_imaging", "Prior or follow-up imaging"
         PATHOLOGY = "pathology", "Pathology result"
+        # Model errors: what the AI got wrong, so corrections say why the model failed.
+        MISSED_TUMOUR = "missed_tumour", "Model error: missed tumour"
+        FALSE_ALARM = "false_alarm", "Model error: false alarm"
+        WRONG_TYPE = "wrong_type", "Model error: wrong tumour type"
+        ARTEFACT_MISREAD = "artefact_misread", "Model error: artefact misread"
         OTHER = "other", "Other"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -55,3 +55,19 @@ def test_the_options_page_shows_the_expected_share_of_second_reads(
     page = client_for(carol).get(reverse("reviews:site_options")).content.decode()
     assert 'id="second-read-share">100.0 %' in page and "4 of 4" in page
     assert Case.objects.filter(status="second_read").count() == 1
+
+
+@pytest.mark.usefixtures("media_dir")
+def test_a_correction_can_name_the_model_error(
+    bob, alice, settings, django_capture_on_commit_callbacks
+):
+    settings.INFERENCE_PREDICTOR = "tests.tumorapp.inference.fakes.FakePredictor"
+    single_reads_only()
+    assert {"missed_tumour", "false_alarm", "wrong_type", "artefact_misread"} <= set(
+        Review.Reason.values
+    )
+    # a dim slice the AI calls normal, read as a glioma: the model missed a tumour
+    case = upload(bob, "dim.png", _slice(60, 7), django_capture_on_commit_callbacks)
+    assert case.ai_label == "no_tumor"
+    read(case, alice, "glioma", reason=Review.Reason.MISSED_TUMOUR)
+    assert Review.objects.get(case=case).reason == "missed_tumour"
