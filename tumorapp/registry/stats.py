@@ -79,9 +79,10 @@ def worse_beyond_interval(candidate: dict | None, baseline: dict | None) -> bool
     """Whether the candidate's share is worse than the baseline's beyond its own interval:
     the upper end of the candidate's Wilson 95 % interval lies below the baseline's value.
     Missing figures (a class absent from the set) are never a regression."""
-    if not candidate or not baseline:
+    if not candidate or not baseline or candidate["value"] >= baseline["value"]:
         return False
-    return candidate["ci95"][1] < baseline["value"]
+    # The tolerance keeps a rounding error of the interval from counting (1 - 1e-16 < 1).
+    return candidate["ci95"][1] < baseline["value"] - 1e-9
 
 
 def fit_threshold(p_tumor, positive, target: float) -> float:

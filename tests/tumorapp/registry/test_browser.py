@@ -95,6 +95,18 @@ def test_export_compare_and_promote_through_the_pages(
     page.wait_for_load_state("networkidle")
     page.screenshot(path=str(SCREENSHOTS / "model-comparison.png"), full_page=True)
 
+    expect(page.locator("#set-reviewed table.side-by-side")).to_contain_text("ROC AUC")
+    expect(page.locator("#gate")).to_contain_text("Passed")
+
+    # and an admin fits v1's operating point on the site's reviewed cases and applies it
+    _sign_in(page, live_server, "carol")
+    page.goto(f"{live_server.url}/models/{v1.public_id}/operating-point/?target=0.95")
+    expect(page.locator("#proposed-threshold")).to_be_visible()
+    expect(page.locator("#false-alarm-rate")).to_contain_text("false-alarm")
+    page.screenshot(path=str(SCREENSHOTS / "operating-point.png"), full_page=True)
+    page.click("button:has-text('Apply threshold')")
+    expect(page.locator("#threshold-in-force")).to_contain_text("site")
+
     # then an admin promotes v2 from the Models page
     _sign_in(page, live_server, "carol")
     page.click("nav >> text=Models")

@@ -139,3 +139,6 @@ def test_mcnemar_exact_and_the_interval_rule():
     assert stats.worse_beyond_interval(stats.proportion(0, 20), stats.proportion(18, 20))
     assert not stats.worse_beyond_interval(stats.proportion(16, 20), stats.proportion(18, 20))
     assert not stats.worse_beyond_interval(None, stats.proportion(18, 20))
+    # a perfect candidate is never worse than a perfect baseline (the interval's rounding)
+    for n in range(1, 200):
+        assert not stats.worse_beyond_interval(stats.proportion(n, n), stats.proportion(n, n))
