@@ -5,6 +5,10 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+# Django's own admin has no sign-in page of its own: its login view sends a visitor to the
+# site's sign-in (lockout, audit, idle expiry), and lets in only staff once signed in.
+admin.site.login = login_required(admin.site.login)
+
 urlpatterns = [
     path("", include("tumorapp.core.urls")),
     path("accounts/", include("tumorapp.accounts.urls")),
