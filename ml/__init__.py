@@ -15,7 +15,7 @@ NO_TUMOR = "no_tumor"
 TUMOR_UNKNOWN = "tumor_unknown"
 
 #: The model folder shipped with the repository; ``Predictor()`` loads it when no path is given.
-DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "brain-mri-cnn-v3"
+DEFAULT_MODEL_DIR = REPO_ROOT / "models" / "brain-mri-effnet-v5"
 
 #: The public data set, checked out next to the repository (read-only).
 DEFAULT_DATA_DIR = (REPO_ROOT / ".." / "shared" / "data" / "sartaj-brain-mri").resolve()

@@ -147,7 +147,9 @@ blocks {tr["frozen_blocks"]}-15, the 1x1 head and both outputs trained ({tr["tra
 {tr["params"]:,} parameters), {tr["epochs_run"]} epochs, AdamW {tr["learning_rate"]} with cosine decay,
 batch {tr["batch_size"]}, random left-right mirror, seed {tr["seed"]}. Time on this machine's 2 CPU cores:
 {tr["seconds"] / 60:.1f} minutes in all ({", ".join(f"{k} {v:.0f} s" for k, v in tr["phase_seconds"].items())}).
-Reproduce: `python -m ml.train --loso --version {manifest["version"]}`.
+Reproduce: `python -m ml.train --loso --version {manifest["version"]}` (the four
+leave-one-source-out runs add about {_fold_minutes(loso)} minutes; out-of-fold predictions
+used here: {cal.get("folds_from", "computed in the run")}). No GPU was used.
 
 ## Operating point, fitted on held-out sources
 
@@ -174,9 +176,11 @@ Recall per class (full Testing): {per_class}.
 
 ## Out-of-distribution guard
 
-k-nearest-neighbour cosine distance of the pooled features to the training features
-(threshold at the 99.5th percentile of validation), plus the image-statistics envelope and
-colour and blank checks; the energy check is off for this output layout. Non-MRI probes
+k-nearest-neighbour cosine distance of features from layer `{manifest["ood"]["feature_layer"]}`
+({manifest["ood"].get("features", "the pooled classifier features")}) to the training
+images' (threshold at the 99.5th percentile of validation), plus the image-statistics
+envelope and colour and blank checks; the energy check is off for this output layout.
+{manifest["ood"].get("refitted", "")} Non-MRI probes
 flagged: {_pct(ood["probes_flagged"])} of {ood["probes"]} (generated {_pct(ood["generated_flagged"])},
 scikit-image photographs {_pct(ood["skimage_flagged"])}). Real MRIs flagged: Testing
 {_pct(ood["test_mri_flagged"])}; validation rows by source: {", ".join(f"{k} {_pct(v)}" for k, v in source_flags.items()) or "n/a"}.
@@ -204,6 +208,12 @@ scikit-image photographs {_pct(ood["skimage_flagged"])}). Real MRIs flagged: Tes
 - It has not been validated prospectively or on this hospital's scanners: use the platform's
   reviewed cases (comparison page) before trusting any figure here.
 """
+
+
+def _fold_minutes(loso: dict) -> str:
+    seeds = loso.get("candidates", {}).get("finetune", {}).get("seeds", {})
+    totals = [sum(r.get("fold_seconds", {}).values()) for r in seeds.values()]
+    return f"{min(totals) / 60:.0f}" if totals else "n/a"
 
 
 def _source_text(source: str) -> str:

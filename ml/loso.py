@@ -247,6 +247,50 @@ def baseline_folds(ms: MultiSource, model_dir: Path) -> dict:
     }
 
 
+def ood_held_out(ms: MultiSource, frozen_blocks: int, size: int, flag_rate: float = 0.005) -> dict:
+    """The OOD guard's k-NN check on held-out sources: for each source, reference features
+    from the other sources, threshold at their ``1 - flag_rate`` quantile, then the share of
+    the held-out source's MRIs and of the non-MRI probes (``ml.ood_probes``) flagged. Two
+    feature sets: the frozen block under the fine-tuned ones, and the ImageNet head."""
+    from ml.ood import OODGuard
+    from ml.ood_probes import skimage_images, synthetic_images
+    from ml.preprocess import preprocess
+    from ml.transfer import build_model, cache_activations, predict_upper, split_model
+
+    rows = np.flatnonzero(ms.pool & np.isin(ms.source, SOURCES))
+    act = _activations(ms, rows, frozen_blocks, size)
+    source = ms.source[rows]
+    lower, upper = split_model(build_model(size), frozen_blocks)
+    probes = synthetic_images() + skimage_images()
+    probe_act = cache_activations(
+        lower, np.stack([preprocess(img, ms.table.config) for _, img in probes])
+    )
+    sets = {
+        "frozen_block": (
+            np.asarray(act[:, 0], np.float32).mean(axis=(1, 2)),
+            np.asarray(probe_act[:, 0], np.float32).mean(axis=(1, 2)),
+        ),
+        "imagenet_head": (predict_upper(upper, act)[1], predict_upper(upper, probe_act)[1]),
+    }
+    rng = np.random.default_rng(0)
+    out: dict = {}
+    for name, (feats, probe_feats) in sets.items():
+        out[name] = {}
+        for s in SOURCES:
+            others = rng.permutation(np.flatnonzero(source != s))
+            fit, cal = others[: len(others) // 2], others[len(others) // 2 :]
+            ref = feats[fit] / np.linalg.norm(feats[fit], axis=1, keepdims=True)
+            guard = OODGuard(ref.astype(np.float32), 1.0, 0.0, 1e9, {})
+            threshold = np.quantile(guard.knn_distance(feats[cal]), 1 - flag_rate)
+            out[name][s] = {
+                "held_out_mri_flagged": float(
+                    np.mean(guard.knn_distance(feats[source == s]) > threshold)
+                ),
+                "probes_flagged": float(np.mean(guard.knn_distance(probe_feats) > threshold)),
+            }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ml.loso", description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
@@ -262,10 +306,21 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline", type=Path, default=None, help="an existing model folder to score too"
     )
     p.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "ml" / "loso.json")
+    p.add_argument(
+        "--ood-only",
+        action="store_true",
+        help="only the OOD guard's held-out check, added to an existing --out file",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     ms = load([args.data, args.lgg], PreprocessConfig(size=args.size, intensity=args.intensity))
+    if args.ood_only:
+        report = json.loads(args.out.read_text()) if args.out.exists() else {}
+        report["ood_held_out"] = ood_held_out(ms, args.frozen_blocks, args.size)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report["ood_held_out"], indent=1))
+        return 0
     report: dict = {"settings": {k: str(v) for k, v in vars(args).items()}, "candidates": {}}
     if args.baseline:
         folds = baseline_folds(ms, args.baseline)

@@ -103,14 +103,21 @@ class Predictor:
         self.temperature = float(self.manifest["temperature"])
         self.guard = OODGuard.load(self.model_dir / artefact.OOD_FILE)
         model = keras.models.load_model(self.model_dir / artefact.MODEL_FILE, compile=False)
+        # The OOD guard's features: the manifest may name another layer than the pooled
+        # classifier features (e.g. a frozen ImageNet block); a spatial output is averaged.
+        feature_layer = self.manifest.get("ood", {}).get("feature_layer", FEATURE_LAYER)
         self._net = keras.Model(
             model.inputs,
             [
                 model.output,
-                model.get_layer(FEATURE_LAYER).output,
+                model.get_layer(feature_layer).output,
                 model.get_layer(CAM_LAYER).output,
             ],
         )
+
+        def pooled(feats):
+            return tf.reduce_mean(feats, axis=[1, 2]) if len(feats.shape) == 4 else feats
+
         self._no_tumor = self.class_names.index(NO_TUMOR)
         spec = tf.TensorSpec([None, self.config.size, self.config.size, 1], tf.float32)
         # Test-time augmentation (when the model was calibrated with it): logits averaged
@@ -125,14 +132,14 @@ class Predictor:
         @tf.function(input_signature=[spec])
         def forward(x):
             logits, feats, _ = self._net(x, training=False)
-            return with_flip(x, logits), feats
+            return with_flip(x, logits), pooled(feats)
 
         @tf.function(input_signature=[spec, tf.TensorSpec([None], tf.int32)])
         def forward_cam(x, target):
             with tf.GradientTape() as tape:
                 logits, feats, conv = self._net(x, training=False)
                 score = tf.gather(logits, target, axis=1, batch_dims=1)
-            return with_flip(x, logits), feats, conv, tape.gradient(score, conv)
+            return with_flip(x, logits), pooled(feats), conv, tape.gradient(score, conv)
 
         self._forward, self._forward_cam, self._tf = forward, forward_cam, tf
 

@@ -48,9 +48,9 @@ def train(args) -> Path:
     import keras
 
     from ml import loso
-    from ml.ood import OODGuard, fit_guard
     from ml.transfer import (
         ARCH,
+        boundary_output,
         build_model,
         cache_activations,
         fit_upper,
@@ -156,21 +156,7 @@ def train(args) -> Path:
 
     t0 = time.time()
     _log("Fitting the OOD guard")
-    tr_logits, tr_feats = predict_upper(upper, act_tr)
-    _, tr_feats_flip = predict_upper(upper, act_tr, flip=1)
-    if act_va is not None:
-        va_feats = np.concatenate(
-            [predict_upper(upper, act_va)[1], predict_upper(upper, act_va, flip=1)[1]]
-        )
-    else:
-        va_feats = tr_feats
-    guard = fit_guard(
-        np.concatenate([tr_feats, tr_feats_flip]),
-        ms.table.pixels[tr],
-        va_feats,
-        np.concatenate([va_logits, va_logits]) if len(va) else tr_logits,
-    )
-    guard = OODGuard(guard.reference, guard.knn_threshold, 0.0, 1e9, guard.envelope)
+    guard = fit_ood_guard(act_tr, act_va, ms.table.pixels[tr])
     phases["ood guard"] = time.time() - t0
 
     version = (
@@ -239,7 +225,13 @@ def train(args) -> Path:
             "tumour logit t and subtype logits s; logits = [t + log_softmax(s), 0], so "
             "P(tumour) = sigmoid(t) and P(class k) = P(tumour) * softmax(s)_k"
         ),
-        "ood": {"feature_layer": "features", "val_flag_rate_each": 0.005, "energy": "off"},
+        "ood": {
+            "feature_layer": boundary_output(model, frozen),
+            "features": "the frozen (ImageNet) block under the fine-tuned ones, averaged over "
+            "the image: a fine-tuned layer learns to map photographs onto MRI-like features",
+            "val_flag_rate_each": 0.005,
+            "energy": "off",
+        },
         "calibration": calibration,
         "parent_training_images": (
             {
@@ -319,3 +311,17 @@ def _saved_folds(path, ms) -> dict:
         raise SystemExit(f"{path}: its rows are not this data's rows; drop --oof to recompute")
     _log(f"out-of-fold predictions from {path}")
     return folds
+
+
+def fit_ood_guard(act_tr: np.ndarray, act_va: np.ndarray | None, pixels_tr: np.ndarray):
+    """The OOD guard on the frozen boundary activations (image and mirror), averaged over
+    the image: k-NN threshold at the validation rows' 99.5th percentile; energy off."""
+    from ml.ood import OODGuard, fit_guard
+
+    def pool(act):
+        return np.concatenate([act[:, k].astype(np.float32).mean(axis=(1, 2)) for k in (0, 1)])
+
+    tr_feats = pool(act_tr)
+    va_feats = pool(act_va) if act_va is not None and len(act_va) else tr_feats
+    guard = fit_guard(tr_feats, pixels_tr, va_feats, np.zeros((len(va_feats), 4)))
+    return OODGuard(guard.reference, guard.knn_threshold, 0.0, 1e9, guard.envelope)

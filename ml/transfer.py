@@ -64,13 +64,17 @@ def boundary_layer(frozen_blocks: int) -> str:
     return f"blocks_{frozen_blocks - 1}_"
 
 
+def boundary_output(model: keras.Model, frozen_blocks: int) -> str:
+    """The layer whose output is the last frozen block's output (cached; the OOD features)."""
+    prefix = boundary_layer(frozen_blocks)
+    names = {layer.name for layer in model.layers}
+    return prefix + "add" if prefix + "add" in names else prefix + "bn2"
+
+
 def split_model(model: keras.Model, frozen_blocks: int) -> tuple[keras.Model, keras.Model]:
     """(lower, upper): lower maps the slice to block ``frozen_blocks``'s input; upper maps
     that to [logits, features]. Both share the full model's layers (and so its weights)."""
-    prefix = boundary_layer(frozen_blocks)
-    names = [layer.name for layer in model.layers if layer.name.startswith(prefix)]
-    last = prefix + "add" if prefix + "add" in names else prefix + "bn2"
-    mid = model.get_layer(last).output
+    mid = model.get_layer(boundary_output(model, frozen_blocks)).output
     lower = keras.Model(model.inputs, mid, name="lower")
     upper = keras.Model(mid, [model.output, model.get_layer("features").output], name="upper")
     for layer in model.layers:

@@ -13,6 +13,7 @@ $py manage.py create_demo_users
 $py manage.py model_register --shipped --activate
 # The previous shipped model stays registered as a rollback target.
 $py manage.py model_register models/brain-mri-cnn-v2 >/dev/null
+$py manage.py model_register models/brain-mri-cnn-v3 >/dev/null
 # A small demo worklist from the shared data set, uploaded and predicted once (a no-op later,
 # and when the data set is absent).
 $py manage.py demo_scans
