@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                 "fold_seconds": folds["seconds"],
             }
             np.savez_compressed(
-                CACHE_DIR / f"oof-{candidate}-{seed}.npz",
+                CACHE_DIR / f"oof-{candidate}-b{args.frozen_blocks}-e{args.epochs}-{seed}.npz",
                 **{k: v for k, v in folds.items() if k != "seconds"},
             )
         worst = [v["worst_roc_auc"] for v in entry["seeds"].values()]

@@ -94,7 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="with --loso: reuse the out-of-fold predictions `python -m ml.loso` saved for "
-        "this recipe and seed (var/ml/oof-finetune-<seed>.npz) instead of recomputing them",
+        "this recipe and seed (var/ml/oof-finetune-b<frozen>-e<epochs>-<seed>.npz) instead of "
+        "recomputing them",
     )
     p.add_argument("--size", type=int, default=None, help="input side (224 EfficientNet, 128 CNN)")
     p.add_argument("--width", type=int, default=32, help="filters in the first stage")
