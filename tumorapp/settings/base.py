@@ -280,6 +280,13 @@ CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", ("redis", "rediss"), None)
 # With no broker the embedded site runs tasks in-process, right after the transaction that
 # queued them commits (see tumorapp.core.queue.enqueue).
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+# Where in-process tasks run: "thread" hands them to a small pool of background threads, so
+# training, comparisons, exports and re-scoring never hold a request; "inline" runs them in
+# the request (unit tests). The tasks listed in TASKS_EMBEDDED_INLINE (a slice's prediction,
+# about a second) run inline in either mode, so an upload answers with its reading.
+TASKS_EMBEDDED_MODE = env_choice("TASKS_EMBEDDED_MODE", ("thread", "inline"), "thread")
+TASKS_EMBEDDED_THREADS = env_int("TASKS_EMBEDDED_THREADS", 2, minimum=1)
+TASKS_EMBEDDED_INLINE = env_list("TASKS_EMBEDDED_INLINE", ["inference.predict_run"])
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"

@@ -10,6 +10,9 @@ from tumorapp.settings.base import *  # noqa: E402, F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Unit tests run tasks eagerly; integration tests start real worker processes instead.
 CELERY_TASK_ALWAYS_EAGER = True
+# ... inside the request, so a test reads the outcome right after; tests of the embedded
+# site's background threads switch to "thread".
+TASKS_EMBEDDED_MODE = "inline"
 STORAGES["default"]["OPTIONS"]["location"] = VAR_DIR / "test-media"  # noqa: F405
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 # Tests do not run collectstatic; the manifest storage would refuse unknown files.
