@@ -1,5 +1,7 @@
 // Upload page: drag and drop or choose many files; each is sent on its own request so it
-// gets its own progress bar and its own result (stored, duplicate, or refused and why).
+// gets its own progress bar and its own result (stored, duplicate, or refused and why),
+// then the model's reading (class, P(tumour), flags, link), followed by background polls
+// until every stored file has a reading or has failed.
 (function () {
   "use strict";
   const form = document.getElementById("upload-form");
@@ -14,9 +16,14 @@
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   const queue = [];
   const PARALLEL = 3;
+  const POLL_MS = 3000;
+  const POLL_BATCH = 50;
   let active = 0;
+  // Scan id -> the rows (a duplicate shares its scan) still waiting for a reading.
+  const waiting = new Map();
+  let polling = null;
 
-  function setState(row, kind, label, message, link) {
+  function setState(row, kind, label, message) {
     const state = row.querySelector(".upload-state");
     state.replaceChildren();
     const pill = document.createElement("span");
@@ -25,12 +32,6 @@
     state.appendChild(pill);
     const msg = row.querySelector(".upload-message");
     msg.replaceChildren(document.createTextNode(message || ""));
-    if (link) {
-      const a = document.createElement("a");
-      a.href = link;
-      a.textContent = " Open scan";
-      msg.appendChild(a);
-    }
     row.dataset.state = kind;
   }
 
@@ -70,6 +71,97 @@
     return scan ? "/scans/" + scan.id + "/" : null;
   }
 
+  function pill(kind, text) {
+    const span = document.createElement("span");
+    span.className = "pill " + kind;
+    span.textContent = text;
+    return span;
+  }
+
+  function className(label) {
+    const text = (label || "").replace(/_/g, " ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
+  // The model's reading of a stored scan, or why there is none; false while it is pending.
+  function showReading(row, scan) {
+    const box = row.querySelector(".upload-reading");
+    const p = scan.prediction;
+    if (p) {
+      const parts = [
+        pill(p.tumor_suspected ? "danger" : "ok",
+          p.tumor_suspected ? "Tumour suspected" : "No tumour suspected"),
+        pill("info", className(p.label)),
+      ];
+      const prob = document.createElement("span");
+      prob.className = "p-tumor";
+      prob.textContent = "P(tumour) " + Number(p.p_tumor).toFixed(2);
+      parts.push(prob);
+      if (p.ood) parts.push(pill("warn", "Unusual image"));
+      const link = document.createElement("a");
+      link.href = scanLink(scan);
+      link.textContent = "Open case";
+      parts.push(link);
+      box.replaceChildren.apply(box, parts);
+      row.querySelector(".upload-message").textContent = "Read by the model.";
+      row.dataset.reading = "predicted";
+      return true;
+    }
+    if (scan.status === "failed" || scan.status === "quarantined") {
+      const reason = document.createElement("span");
+      reason.className = "muted";
+      reason.textContent = scan.status === "failed"
+        ? "The model could not read it: " + (scan.status_reason || "no reason given")
+        : "Held in quarantine for an admin; not read by the model.";
+      box.replaceChildren(pill(scan.status === "failed" ? "danger" : "warn",
+        scan.status === "failed" ? "Prediction failed" : "Quarantined"), reason);
+      row.dataset.reading = scan.status;
+      return true;
+    }
+    box.replaceChildren(pill("info", "Waiting for the model"));
+    row.dataset.reading = "pending";
+    return false;
+  }
+
+  function follow(row, scan) {
+    if (!scan) return;
+    const name = row.querySelector(".upload-name");
+    if (scan.display_name && scan.format === "dicom") {
+      name.textContent = scan.display_name + " (" + name.textContent + ")";
+    }
+    if (showReading(row, scan)) return;
+    const rows = waiting.get(scan.id) || [];
+    rows.push(row);
+    waiting.set(scan.id, rows);
+    schedulePoll();
+  }
+
+  function schedulePoll() {
+    if (polling || !waiting.size) return;
+    polling = setTimeout(poll, POLL_MS);
+  }
+
+  // A background request: it does not keep an idle session signed in.
+  function poll() {
+    const ids = Array.from(waiting.keys()).slice(0, POLL_BATCH);
+    const query = ids.map(function (id) { return "id=" + encodeURIComponent(id); }).join("&");
+    fetch(url + "?page_size=" + POLL_BATCH + "&" + query, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-Background-Refresh": "1" },
+    })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) {
+        (data.results || []).forEach(function (scan) {
+          const rows = waiting.get(scan.id);
+          if (!rows) return;
+          const done = rows.map(function (row) { return showReading(row, scan); });
+          if (done.every(Boolean)) waiting.delete(scan.id);
+        });
+      })
+      .catch(function () { /* the next poll tries again */ })
+      .then(function () { polling = null; schedulePoll(); });
+  }
+
   function send(item) {
     const xhr = new XMLHttpRequest();
     const body = new FormData();
@@ -90,9 +182,11 @@
       } else if (data && data.results && data.results.length) {
         const result = data.results[0];
         if (result.status === "created") {
-          setState(item.row, "ok", "Stored", result.message, scanLink(result.scan));
+          setState(item.row, "ok", "Stored", result.message);
+          follow(item.row, result.scan);
         } else if (result.status === "duplicate") {
-          setState(item.row, "warn", "Duplicate", result.message, scanLink(result.scan));
+          setState(item.row, "warn", "Duplicate", result.message);
+          follow(item.row, result.scan);
         } else {
           setState(item.row, "danger", "Refused", result.message);
         }

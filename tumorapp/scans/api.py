@@ -76,6 +76,7 @@ class PredictionSerializer(serializers.ModelSerializer):
 class ScanSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id")
     filename = serializers.CharField(source="original_filename")
+    display_name = serializers.CharField(read_only=True)
     uploaded_by = serializers.CharField(source="uploaded_by.username")
     format = serializers.CharField(source="source_format")
     image_url = serializers.SerializerMethodField()
@@ -89,6 +90,7 @@ class ScanSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "filename",
+            "display_name",
             "uploaded_by",
             "uploaded_at",
             "format",
@@ -148,8 +150,16 @@ class ScanSerializer(serializers.ModelSerializer):
 
 
 def outcome_data(outcome: UploadOutcome) -> dict:
-    if outcome.status == UploadOutcome.CREATED and outcome.scan.status == Scan.Status.QUARANTINED:
+    if outcome.scan is not None:
+        # The prediction may have run since the scan was stored (in-process, after commit).
+        outcome.scan.refresh_from_db(fields=["status", "status_reason"])
+    scan_status = outcome.scan.status if outcome.scan is not None else None
+    if outcome.status == UploadOutcome.CREATED and scan_status == Scan.Status.QUARANTINED:
         message = f"Stored in quarantine for an admin: {outcome.scan.status_reason}"
+    elif outcome.status == UploadOutcome.CREATED and scan_status == Scan.Status.PREDICTED:
+        message = "Stored and read by the model."
+    elif outcome.status == UploadOutcome.CREATED and scan_status == Scan.Status.FAILED:
+        message = f"Stored, but the model could not read it: {outcome.scan.status_reason}"
     elif outcome.status == UploadOutcome.CREATED:
         message = "Stored; the model will read it shortly."
     elif outcome.status == UploadOutcome.DUPLICATE:
@@ -190,10 +200,11 @@ class ScanListCreateView(generics.ListAPIView):
         wanted = self.request.query_params.get("status")
         if wanted in Scan.Status.values:
             scans = scans.filter(status=wanted)
-        scan_id = self.request.query_params.get("id")
-        if scan_id:
+        # ?id=...&id=...: the upload page follows the files it sent, in one request.
+        scan_ids = self.request.query_params.getlist("id")
+        if scan_ids:
             try:
-                scans = scans.filter(public_id=uuid.UUID(scan_id))
+                scans = scans.filter(public_id__in=[uuid.UUID(s) for s in scan_ids])
             except ValueError:
                 scans = scans.none()
         return scans

@@ -104,3 +104,19 @@ class Scan(models.Model):
 
     def __str__(self) -> str:
         return f"Scan {self.public_id}"
+
+    @property
+    def display_name(self) -> str:
+        """What pages call the slice: its file name, or for DICOM (whose names and
+        descriptions de-identification removes) where it sits in its series."""
+        if self.series_id is None:
+            return self.original_filename or "(unnamed)"
+        parts = [
+            f"{self.series.modality or 'DICOM'} series "
+            f"{'–' if self.series.series_number is None else self.series.series_number}"
+        ]
+        if self.instance_number is not None:
+            parts.append(f"instance {self.instance_number}")
+        if self.frame_number:
+            parts.append(f"frame {self.frame_number}")
+        return " · ".join(parts)
