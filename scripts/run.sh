@@ -20,4 +20,5 @@ $py manage.py demo_scans
 $py manage.py collectstatic --noinput --verbosity 0
 echo "Serving on http://127.0.0.1:8000  (demo users: radiologist, technologist, admin, datateam;"
 echo "password: <username>-demo-pass)"
-exec $py manage.py runserver 127.0.0.1:8000 --noreload
+# runembedded: runserver plus the in-process beat (quality roll-ups, sweeps, escalation).
+exec $py manage.py runembedded 127.0.0.1:8000

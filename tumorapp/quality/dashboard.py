@@ -32,6 +32,36 @@ def format_duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+# Below this PSI a feature is stable; up to the alert threshold a moderate shift (docs/quality.md).
+PSI_STABLE = 0.1
+
+
+def psi_grade(psi: float | None, *, threshold: float) -> tuple[str, str]:
+    """(pill class, words) for one PSI, on the page's own lines."""
+    if psi is None:
+        return "info", "no reference"
+    if psi < PSI_STABLE:
+        return "ok", "Stable"
+    if psi <= threshold:
+        return "warn", "Moderate shift"
+    return "danger", "Significant shift"
+
+
+def drift_badge(drift: dict) -> dict | None:
+    """The drift tile's badge from the largest PSI of the range: "Stable" only below 0.1,
+    a significant shift above the threshold even when too few scans to raise the alert."""
+    scores = [f["psi"] for f in drift["features"] if f["psi"] is not None]
+    if not scores:
+        return None
+    worst = max(scores)
+    kind, words = psi_grade(worst, threshold=drift["threshold"])
+    if drift["alert"]:
+        words = "Drift"
+    elif kind == "danger" and drift["scans"] < drift["min_scans"]:
+        words += f" (under {drift['min_scans']} scans: no alert)"
+    return {"kind": kind, "words": words, "psi": worst}
+
+
 def _shares(counts: list[int]) -> list[float]:
     n = sum(counts)
     return [c / n if n else 0.0 for c in counts]
@@ -80,6 +110,7 @@ def context(report: dict) -> dict:
                 "label": FEATURE_LABELS.get(feature["name"], feature["name"]),
                 "psi": feature["psi"],
                 "alert": feature["alert"],
+                "grade": psi_grade(feature["psi"], threshold=drift["threshold"])[0],
                 "chart": charts.histogram_pair(
                     ticks,
                     _shares(feature["training_counts"]) if feature["training_counts"] else None,
@@ -147,7 +178,9 @@ def context(report: dict) -> dict:
             height=200,
         ),
         "drift": drift,
+        "drift_badge": drift_badge(drift),
         "drift_panels": drift_panels,
+        "readers": report["readers"],
         "categories": categories,
         "turnaround": turnaround,
         "throughput": throughput,

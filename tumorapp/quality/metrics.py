@@ -51,6 +51,9 @@ def empty_counts() -> dict:
         "upload_to_prediction": {},
         "prediction_to_final": {},
         "reads": {},
+        # Per reader: reads compared with the final label of a double-read case, and first
+        # reads compared with the AI's answer.
+        "readers": {},
         "bias": {
             "shown": 0,
             "shown_agree": 0,
@@ -141,13 +144,24 @@ def add_prediction(
     _add_duration(counts["upload_to_prediction"], band, upload_to_prediction_s)
 
 
+def _reader(counts: dict, reader: str) -> dict:
+    # setdefault on "readers": documents written before per-reader figures lack it.
+    return counts.setdefault("readers", {}).setdefault(
+        reader, {"final_n": 0, "final_agree": 0, "ai_n": 0, "ai_agree": 0}
+    )
+
+
 def add_read(
     counts: dict, *, reader: str, first_read: bool, label: str, ai_label: str, initial_label: str
 ) -> None:
-    """One radiologist read; first reads also feed the automation-bias counts."""
+    """One radiologist read; first reads also feed the automation-bias counts and the
+    reader's agreement with the AI."""
     counts["reads"][reader] = counts["reads"].get(reader, 0) + 1
     if not first_read:
         return
+    per_reader = _reader(counts, reader)
+    per_reader["ai_n"] += 1
+    per_reader["ai_agree"] += int(label == ai_label)
     bias = counts["bias"]
     if not initial_label:
         bias["shown"] += 1
@@ -159,6 +173,14 @@ def add_read(
     if label != initial_label:
         bias["blind_changed"] += 1
         bias["blind_changed_to_ai"] += int(label == ai_label)
+
+
+def add_read_vs_final(counts: dict, *, reader: str, label: str, final_label: str) -> None:
+    """One first or second read of a double-read case, against the case's final label (a
+    single read is its own final label, so it says nothing about the reader)."""
+    per_reader = _reader(counts, reader)
+    per_reader["final_n"] += 1
+    per_reader["final_agree"] += int(label == final_label)
 
 
 def _add_duration(per_band: dict, band: str, seconds: float) -> None:
@@ -270,8 +292,23 @@ def figures(
             ({"reader": r, "reads": n} for r, n in counts["reads"].items()),
             key=lambda row: (-row["reads"], row["reader"]),
         ),
+        "readers": reader_agreement(counts.get("readers", {})),
         "automation_bias": automation_bias(counts["bias"]),
     }
+
+
+def reader_agreement(readers: Mapping[str, Mapping[str, int]]) -> list[dict]:
+    """Per reader, with 95 % Wilson intervals: how often their read equals the final label
+    of a double-read case, and how often their first read equals the AI's answer."""
+    rows = [
+        {
+            "reader": name,
+            "vs_final": proportion(r["final_agree"], r["final_n"]),
+            "vs_ai": proportion(r["ai_agree"], r["ai_n"]),
+        }
+        for name, r in readers.items()
+    ]
+    return sorted(rows, key=lambda row: row["reader"])
 
 
 def _confusion_matrix(confusion: Mapping) -> list[list[int]]:
@@ -399,7 +436,18 @@ def automation_bias(bias: Mapping[str, int]) -> dict:
         "initial_equals_ai_when_blind": proportion(bias["blind_initial_agree"], bias["blind"]),
         "changed_after_reveal": proportion(bias["blind_changed"], bias["blind"]),
         "changed_towards_ai": proportion(bias["blind_changed_to_ai"], bias["blind_changed"]),
+        "switched_to_ai": proportion(
+            bias["blind_changed_to_ai"], bias["blind"] - bias["blind_initial_agree"]
+        ),
     }
+
+
+def automation_bias_alarm(bias: Mapping[str, int], *, min_disagreements: int, share: float) -> bool:
+    """True when readers defer to the AI: of the blind first answers that differed from the
+    AI (at least ``min_disagreements``), at least ``share`` were switched to the AI's answer
+    once it was revealed."""
+    switched = automation_bias(bias)["switched_to_ai"]
+    return switched["n"] >= min_disagreements and switched["value"] >= share
 
 
 def weekly_trend(weeks: Iterable[tuple[str, Mapping]]) -> list[dict]:

@@ -52,6 +52,7 @@ class Alert(models.Model):
     class Kind(models.TextChoices):
         SENSITIVITY = "sensitivity", "Sensitivity below the model card"
         DRIFT = "drift", "Input drift"
+        AUTOMATION_BIAS = "automation_bias", "Readers switching to the AI"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)

@@ -50,6 +50,32 @@ def last_refresh() -> Refresh | None:
     return Refresh.objects.order_by("-finished_at").first()
 
 
+def refresh_schedule(refresh: Refresh | None, *, now: dt.datetime | None = None) -> dict:
+    """How often the beat rolls the figures up, when the next run is due, and whether the
+    last one is so old that the beat looks stopped (two periods and a minute late)."""
+    seconds = int(settings.CELERY_BEAT_SCHEDULE["quality-refresh"]["schedule"])
+    period = dt.timedelta(seconds=seconds)
+    now = now or timezone.now()
+    next_due = refresh.finished_at + period if refresh else None
+    return {
+        "seconds": seconds,
+        "every": _period_words(seconds),
+        "embedded": bool(settings.CELERY_TASK_ALWAYS_EAGER),
+        "next_due": next_due,
+        "overdue": refresh is not None and now > next_due + period + dt.timedelta(minutes=1),
+    }
+
+
+def _period_words(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        n, unit = seconds // 3600, "hour"
+    elif seconds % 60 == 0:
+        n, unit = seconds // 60, "minute"
+    else:
+        n, unit = seconds, "second"
+    return f"{unit}" if n == 1 else f"{n} {unit}s"
+
+
 def queue_depth() -> list[dict]:
     """Live counts (two grouped queries): scans waiting for the model, cases per status."""
     scans = dict(

@@ -75,7 +75,8 @@ def collect_counts(*, start: dt.datetime | None) -> dict[tuple[dt.date, str], di
     1. Reported cases (by decision time): model vs final label, calibration, time from
        prediction to final label.
     2. Predictions (by prediction time): input statistics for drift, OOD, time from upload.
-    3. Reads (by submission time): reader throughput and automation bias.
+    3. Reads (by submission time): reader throughput, automation bias, agreement with the AI.
+    4. Reads of reported double-read cases (by decision time): agreement with the final label.
     """
     buckets: dict[tuple[dt.date, str], dict] = defaultdict(metrics.empty_counts)
 
@@ -85,10 +86,14 @@ def collect_counts(*, start: dt.datetime | None) -> dict[tuple[dt.date, str], di
     cases = Case.objects.filter(status=Case.Status.DONE)
     predictions = Prediction.objects.all()
     reads = Review.objects.all()
+    judged = Review.objects.filter(
+        kind__in=(Review.Kind.FIRST, Review.Kind.SECOND), case__status=Case.Status.DONE
+    ).exclude(case__resolution=Case.Resolution.SINGLE)
     if start is not None:
         cases = cases.filter(decided_at__gte=start)
         predictions = predictions.filter(created_at__gte=start)
         reads = reads.filter(created_at__gte=start)
+        judged = judged.filter(case__decided_at__gte=start)
 
     for (
         decided,
@@ -171,6 +176,17 @@ def collect_counts(*, start: dt.datetime | None) -> dict[tuple[dt.date, str], di
             ai_label=ai,
             initial_label=initial,
         )
+
+    for decided, version, reader, label, final in judged.values_list(
+        "case__decided_at",
+        "case__prediction__model_version",
+        "reader__username",
+        "label",
+        "case__final_label",
+    ).iterator(chunk_size=5000):
+        metrics.add_read_vs_final(
+            bucket(decided, version), reader=reader, label=label, final_label=final
+        )
     return dict(buckets)
 
 
@@ -252,6 +268,10 @@ def quality_alerts_evaluate(*, now: dt.datetime | None = None) -> list[Alert]:
       the model card's 95 % interval (at least QUALITY_SENSITIVITY_MIN_POSITIVES tumours);
     - a fingerprinted input feature of the last QUALITY_DRIFT_DAYS days' scans has a PSI
       above QUALITY_DRIFT_PSI_THRESHOLD (at least QUALITY_DRIFT_MIN_SCANS scans).
+
+    And once over every model version: of the last QUALITY_BIAS_DAYS days' blind first
+    answers that differed from the AI (at least QUALITY_BIAS_MIN_DISAGREEMENTS), at least
+    QUALITY_BIAS_SWITCH_SHARE were switched to the AI's answer after the reveal.
     """
     now = now or timezone.now()
     failing: dict[tuple[str, str], tuple[str, dict]] = {}
@@ -287,6 +307,23 @@ def quality_alerts_evaluate(*, now: dt.datetime | None = None) -> list[Alert]:
                 + f" (threshold {result['threshold']:.2f}).",
                 {"psi": drifted, "scans": result["scans"], "threshold": result["threshold"]},
             )
+
+    bias = metrics.empty_counts()["bias"]
+    for counts in _recent_counts(days=settings.QUALITY_BIAS_DAYS, now=now).values():
+        metrics.merge(bias, counts["bias"])
+    if metrics.automation_bias_alarm(
+        bias,
+        min_disagreements=settings.QUALITY_BIAS_MIN_DISAGREEMENTS,
+        share=settings.QUALITY_BIAS_SWITCH_SHARE,
+    ):
+        switched = metrics.automation_bias(bias)["switched_to_ai"]
+        failing[(Alert.Kind.AUTOMATION_BIAS, "")] = (
+            f"Possible automation bias: of the last {settings.QUALITY_BIAS_DAYS} days' blind "
+            f"first answers that differed from the AI, {switched['successes']} of "
+            f"{switched['n']} ({100 * switched['value']:.0f} %) were changed to the AI's answer "
+            f"after it was revealed (alert at {100 * settings.QUALITY_BIAS_SWITCH_SHARE:.0f} %).",
+            {"switched_to_ai": switched, "bias": bias},
+        )
 
     open_alerts = {
         (a.kind, a.model_version): a

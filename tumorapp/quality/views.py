@@ -31,11 +31,18 @@ class DashboardView(RoleRequiredMixin, TemplateView):
         )
         filters = form.filters()
         report = selectors.quality_report(filters=filters)
+        refresh = selectors.last_refresh()
         return super().get_context_data(
             form=form,
             filters=filters,
             report=report,
-            refresh=selectors.last_refresh(),
+            refresh=refresh,
+            schedule=selectors.refresh_schedule(refresh),
+            bias_rule={
+                "days": settings.QUALITY_BIAS_DAYS,
+                "min_disagreements": settings.QUALITY_BIAS_MIN_DISAGREEMENTS,
+                "share": settings.QUALITY_BIAS_SWITCH_SHARE,
+            },
             query=self.request.GET.urlencode(),
             drift_days=settings.QUALITY_DRIFT_DAYS,
             **dashboard.context(report),

@@ -399,6 +399,11 @@ QUALITY_SENSITIVITY_MIN_POSITIVES = env_int("QUALITY_SENSITIVITY_MIN_POSITIVES",
 QUALITY_DRIFT_DAYS = env_int("QUALITY_DRIFT_DAYS", 7, minimum=1)
 QUALITY_DRIFT_MIN_SCANS = env_int("QUALITY_DRIFT_MIN_SCANS", 50, minimum=1)
 QUALITY_DRIFT_PSI_THRESHOLD = env_float("QUALITY_DRIFT_PSI_THRESHOLD", 0.25)
+# Automation bias: of the blind first answers that differed from the AI over these days (at
+# least this many), the share switched to the AI's answer after the reveal that alerts.
+QUALITY_BIAS_DAYS = env_int("QUALITY_BIAS_DAYS", 30, minimum=1)
+QUALITY_BIAS_MIN_DISAGREEMENTS = env_int("QUALITY_BIAS_MIN_DISAGREEMENTS", 10, minimum=1)
+QUALITY_BIAS_SWITCH_SHARE = env_float("QUALITY_BIAS_SWITCH_SHARE", 0.5)
 
 # --- Internationalisation, logging ----------------------------------------------------------
 
