@@ -60,7 +60,7 @@ ACTIONS = {
         },
     ),
     Action.USER_DEACTIVATED: lambda u: admin(u).post(
-        ALICE.format(alice=u["radiologist"].public_id) + "deactivate/"
+        ALICE.format(alice=u["radiologist"].public_id) + "deactivate/", {"confirm": "yes"}
     ),
     Action.USER_PASSWORD_RESET: lambda u: admin(u).post(
         ALICE.format(alice=u["radiologist"].public_id) + "reset-password/"

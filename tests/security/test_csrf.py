@@ -37,7 +37,8 @@ def test_the_same_post_with_the_page_token_goes_through(carol, alice, strict_cli
     strict_client.get(f"/accounts/users/{alice.public_id}/")
     token = strict_client.cookies["csrftoken"].value
     response = strict_client.post(
-        f"/accounts/users/{alice.public_id}/deactivate/", {"csrfmiddlewaretoken": token}
+        f"/accounts/users/{alice.public_id}/deactivate/",
+        {"csrfmiddlewaretoken": token, "confirm": "yes"},
     )
     assert response.status_code == 302
     assert not User.objects.get(pk=alice.pk).is_active

@@ -16,6 +16,7 @@ from tumorapp.accounts.forms import UserCreateForm, UserFilterForm, UserProfileF
 from tumorapp.accounts.models import User
 from tumorapp.accounts.selectors import users_for_admin
 from tumorapp.audit.selectors import audit_events
+from tumorapp.core import confirm
 
 
 def _show_password_once(request, user: User, password: str, *, created: bool):
@@ -148,8 +149,24 @@ class _UserActionView(RoleRequiredMixin, View):
 
 
 class UserDeactivateView(_UserActionView):
+    """GET states what deactivating does; the POST there, with ``confirm=yes``, does it."""
+
     service = staticmethod(services.user_deactivate)
     done = "Deactivated {username}: they are signed out and cannot sign in."
+    http_method_names = ["get", "post"]
+
+    def get(self, request, public_id):
+        user = get_object_or_404(User, public_id=public_id)
+        return render(
+            request,
+            "accounts/user_deactivate_confirm.html",
+            {"managed": user, "is_self": user.pk == request.user.pk},
+        )
+
+    def post(self, request, public_id):
+        if not confirm.confirmed(request):
+            return confirm.ask_again(request, "accounts:user_deactivate", public_id=public_id)
+        return super().post(request, public_id)
 
 
 class UserActivateView(_UserActionView):

@@ -36,6 +36,13 @@ def quarantined_scan(public_id) -> Scan:
     return scan
 
 
+def quarantined_file_size(scan: Scan) -> int:
+    """How many quarantined slices share ``scan``'s uploaded file (a decision covers all)."""
+    if not scan.dicom_file:
+        return 1
+    return quarantined_scans().filter(dicom_file=scan.dicom_file.name).count()
+
+
 def study_slices(user, public_id) -> tuple[Study, list[Scan]]:
     """A study and the slices of it the user may see, in series and instance order; 404
     when they may see none (the same answer as for a study that does not exist)."""

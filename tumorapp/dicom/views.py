@@ -12,6 +12,7 @@ from django.views.generic import TemplateView
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
+from tumorapp.core import confirm
 from tumorapp.dicom import selectors, services
 from tumorapp.dicom.files import dicom_response, pixels_response
 from tumorapp.scans.downloads import stored_png_response
@@ -75,14 +76,25 @@ class QuarantineImageView(RoleRequiredMixin, View):
         return response
 
 
-class QuarantineDecisionView(RoleRequiredMixin, View):
-    """POST decision=release|reject on a quarantined slice and the rest of its file."""
+class QuarantineDecisionView(RoleRequiredMixin, TemplateView):
+    """POST decision=release|reject on a quarantined slice and the rest of its file. Reject
+    deletes them, so it is confirmed first: GET states what goes (with the image at full
+    size), and the POST there carries ``confirm=yes``; a reject without it is refused."""
 
     roles = (Role.ADMIN,)
+    template_name = "dicom/quarantine_reject_confirm.html"
+
+    def get_context_data(self, **kwargs):
+        scan = selectors.quarantined_scan(self.kwargs["public_id"])
+        return super().get_context_data(
+            scan=scan, slice_count=selectors.quarantined_file_size(scan), **kwargs
+        )
 
     def post(self, request, public_id):
         scan = selectors.quarantined_scan(public_id)
         decision = request.POST.get("decision")
+        if decision == "reject" and not confirm.confirmed(request):
+            return confirm.ask_again(request, "dicom:quarantine_decide", public_id=public_id)
         try:
             if decision == "release":
                 released = services.quarantine_release(

@@ -124,7 +124,20 @@ class ModelDetailApi(generics.RetrieveAPIView):
             raise Http404 from None
 
 
-class PromoteSerializer(serializers.Serializer):
+class ConfirmSerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        help_text="Must be true: the model that reads every new scan changes at once."
+    )
+
+    def validate_confirm(self, value: bool) -> bool:
+        if not value:
+            raise serializers.ValidationError(
+                "Set confirm to true: the model that reads every new scan changes at once."
+            )
+        return value
+
+
+class PromoteSerializer(ConfirmSerializer):
     override_reason = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -135,9 +148,9 @@ class PromoteSerializer(serializers.Serializer):
 
 
 class PromoteApi(APIView):
-    """Make this version the active one (workers use it for the next scan). Refused (400)
-    when its comparison with the active version shows a regression, unless
-    ``override_reason`` says why."""
+    """Make this version the active one (workers use it for the next scan). Needs
+    ``"confirm": true``. Refused (400) when its comparison with the active version shows a
+    regression, unless ``override_reason`` says why."""
 
     permission_classes = [HasRole.of(Role.ADMIN)]
 
@@ -161,18 +174,21 @@ class PromoteApi(APIView):
 
 
 class RollbackApi(APIView):
-    """Bring back the version the active one replaced."""
+    """Bring back the version the active one replaced. Needs ``"confirm": true``."""
 
     permission_classes = [HasRole.of(Role.ADMIN)]
 
     @extend_schema(
-        request=None,
+        request=ConfirmSerializer,
         responses={
             200: ModelVersionSerializer,
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Nothing to roll back to."),
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="Not confirmed, or nothing to roll back to."
+            ),
         },
     )
     def post(self, request):
+        ConfirmSerializer(data=request.data).is_valid(raise_exception=True)
         try:
             model = services.model_rollback(actor=request.user, request=request)
         except DjangoValidationError as exc:

@@ -19,6 +19,7 @@ from django.views.generic import DetailView, FormView, TemplateView
 from reviews.models import TumourClass
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
+from tumorapp.core import confirm
 from tumorapp.registry import gate, selectors, services
 from tumorapp.registry.forms import ComparisonForm, OperatingPointForm, TrainingForm
 from tumorapp.registry.models import Comparison, ModelVersion
@@ -257,13 +258,33 @@ class OperatingPointView(RoleRequiredMixin, TemplateView):
         return redirect("registry:operating_point", public_id=public_id)
 
 
-class PromoteView(RoleRequiredMixin, View):
+class PromoteView(RoleRequiredMixin, TemplateView):
+    """GET states what promoting a version does (and what its comparison says); the POST
+    there, with ``confirm=yes``, promotes it."""
+
     roles = PROMOTE_ROLES
+    template_name = "registry/promote_confirm.html"
+
+    def _model(self) -> ModelVersion:
+        try:
+            return selectors.model_detail(public_id=self.kwargs["public_id"])
+        except ModelVersion.DoesNotExist:
+            raise Http404 from None
+
+    def get_context_data(self, **kwargs):
+        model = self._model()
+        active = selectors.active_model()
+        return super().get_context_data(
+            model=model,
+            active=active,
+            regressions=services.promotion_regressions(model=model, baseline=active),
+            **kwargs,
+        )
 
     def post(self, request, public_id):
-        model = ModelVersion.objects.filter(public_id=public_id).first()
-        if model is None:
-            raise Http404
+        model = self._model()
+        if not confirm.confirmed(request):
+            return confirm.ask_again(request, "registry:promote", public_id=public_id)
         try:
             services.model_promote(
                 model=model,
@@ -273,17 +294,27 @@ class PromoteView(RoleRequiredMixin, View):
             )
         except ValidationError as exc:
             messages.error(request, _error_text(exc))
-        else:
-            messages.success(
-                request, f"{model.version} is active: new scans are predicted with it."
-            )
+            return redirect("registry:promote", public_id=public_id)
+        messages.success(request, f"{model.version} is active: new scans are predicted with it.")
         return redirect("registry:model_list")
 
 
-class RollbackView(RoleRequiredMixin, View):
+class RollbackView(RoleRequiredMixin, TemplateView):
+    """GET states which version comes back and which is retired; the POST there, with
+    ``confirm=yes``, rolls back."""
+
     roles = PROMOTE_ROLES
+    template_name = "registry/rollback_confirm.html"
+
+    def get_context_data(self, **kwargs):
+        active = selectors.active_model()
+        return super().get_context_data(
+            active=active, previous=active.replaces if active else None, **kwargs
+        )
 
     def post(self, request):
+        if not confirm.confirmed(request):
+            return confirm.ask_again(request, "registry:rollback")
         try:
             model = services.model_rollback(actor=request.user, request=request)
         except ValidationError as exc:

@@ -209,13 +209,17 @@ def test_deactivating_signs_the_user_out_and_keeps_them_out(carol, alice, admin_
     alices_browser = Client()
     alices_browser.force_login(alice)
     assert alices_browser.get("/").status_code == 200
-    response = admin_client.post(f"/accounts/users/{alice.public_id}/deactivate/")
+    response = admin_client.post(
+        f"/accounts/users/{alice.public_id}/deactivate/", {"confirm": "yes"}
+    )
     assert response.status_code == 302
     assert alices_browser.get("/").status_code == 302  # the open session is dead
     login = Client().post("/accounts/login/", {"username": "alice", "password": TEST_PASSWORD})
     assert login.status_code == 200  # refused
     assert events_about(alice, Action.USER_DEACTIVATED).count() == 1
-    admin_client.post(f"/accounts/users/{alice.public_id}/deactivate/")  # again: no-op
+    admin_client.post(  # again: no-op
+        f"/accounts/users/{alice.public_id}/deactivate/", {"confirm": "yes"}
+    )
     assert events_about(alice).count() == 1
     admin_client.post(f"/accounts/users/{alice.public_id}/activate/")
     assert User.objects.get(pk=alice.pk).is_active
@@ -238,7 +242,9 @@ def test_a_forced_reset_ends_sessions_and_the_old_password(carol, alice, admin_c
 @pytest.mark.django_db
 @pytest.mark.parametrize("action", ["deactivate", "reset-password"])
 def test_an_admin_cannot_lock_themselves_out(action, carol, admin_client):
-    response = admin_client.post(f"/accounts/users/{carol.public_id}/{action}/", follow=True)
+    response = admin_client.post(
+        f"/accounts/users/{carol.public_id}/{action}/", {"confirm": "yes"}, follow=True
+    )
     assert b"ask another administrator" in response.content
     carol = User.objects.get(pk=carol.pk)
     assert carol.is_active and carol.check_password(TEST_PASSWORD)
@@ -247,7 +253,9 @@ def test_an_admin_cannot_lock_themselves_out(action, carol, admin_client):
 
 @pytest.mark.django_db
 def test_actions_refuse_get(alice, admin_client):
-    assert admin_client.get(f"/accounts/users/{alice.public_id}/deactivate/").status_code == 405
+    # GET on deactivate is its confirmation page, which changes nothing
+    assert admin_client.get(f"/accounts/users/{alice.public_id}/activate/").status_code == 405
+    assert admin_client.get(f"/accounts/users/{alice.public_id}/deactivate/").status_code == 200
     assert User.objects.get(pk=alice.pk).is_active
 
 

@@ -180,13 +180,17 @@ def test_an_admin_rejects_a_quarantined_slice_and_its_files_go(
     scan = Scan.objects.get()
     assert stored_files(media_dir)
     with django_capture_on_commit_callbacks(execute=True):
-        client_for(carol).post(f"/dicom/quarantine/{scan.public_id}/", {"decision": "reject"})
+        client_for(carol).post(
+            f"/dicom/quarantine/{scan.public_id}/", {"decision": "reject", "confirm": "yes"}
+        )
     assert not Scan.objects.exists() and not Study.objects.exists()
     assert stored_files(media_dir) == []
     rejected = AuditEvent.objects.get(action=Action.SCAN_REJECTED)
     assert rejected.target_id == str(scan.public_id) and rejected.actor == carol
     # a second decision on the same slice finds nothing
-    again = client_for(carol).post(f"/dicom/quarantine/{scan.public_id}/", {"decision": "reject"})
+    again = client_for(carol).post(
+        f"/dicom/quarantine/{scan.public_id}/", {"decision": "reject", "confirm": "yes"}
+    )
     assert again.status_code == 404
 
 
@@ -204,7 +208,9 @@ def test_a_decision_covers_every_frame_of_a_quarantined_file(
     # when the admin decides on the frame shown
     shown = Scan.objects.get(frame_number=1)
     with django_capture_on_commit_callbacks(execute=True):
-        client_for(carol).post(f"/dicom/quarantine/{shown.public_id}/", {"decision": decision})
+        client_for(carol).post(
+            f"/dicom/quarantine/{shown.public_id}/", {"decision": decision, "confirm": "yes"}
+        )
     # then all three frames follow the decision, each audited once
     if decision == "release":
         assert not Scan.objects.filter(status=Scan.Status.QUARANTINED).exists()

@@ -110,7 +110,8 @@ def test_export_compare_and_promote_through_the_pages(
     # then an admin promotes v2 from the Models page
     _sign_in(page, live_server, "carol")
     page.click("nav >> text=Models")
-    page.locator("#models tr", has_text="v2").locator("button:has-text('Promote')").click()
+    page.locator("#models tr", has_text="v2").locator("a:has-text('Promote')").click()
+    page.click("#confirm-button")
     expect(page.locator("#active-version")).to_have_text("v2")
     page.screenshot(path=str(SCREENSHOTS / "models.png"), full_page=True)
     assert active_model().version == "v2"

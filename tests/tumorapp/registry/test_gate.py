@@ -70,16 +70,20 @@ def test_a_candidate_that_forgets_a_class_is_refused_without_an_override(
     page = client_for(carol).get(reverse("registry:comparison_detail", args=[comparison.public_id]))
     html = page.content.decode()
     assert "ROC AUC" in html and "Held back" in html and "recall of glioma" in html
-    assert 'name="override_reason"' in html
+    assert "despite the gate" in html
+    # and the promotion's confirmation page asks for the reason
+    confirm = client_for(carol).get(reverse("registry:promote", args=[v2.public_id]))
+    assert 'name="override_reason"' in confirm.content.decode()
     # when an admin promotes without a reason, it is refused (page, service and API)
-    client_for(carol).post(reverse("registry:promote", args=[v2.public_id]))
+    client_for(carol).post(reverse("registry:promote", args=[v2.public_id]), {"confirm": "yes"})
     assert active_model() == v1
     with pytest.raises(ValidationError, match="recall of glioma"):
         model_promote(model=v2, actor=carol)
     # and allowed with one, audited with the regressions it overrode
     reason = "Glioma cases go to the neuro centre; this site never sees them."
     client_for(carol).post(
-        reverse("registry:promote", args=[v2.public_id]), {"override_reason": reason}
+        reverse("registry:promote", args=[v2.public_id]),
+        {"override_reason": reason, "confirm": "yes"},
     )
     assert active_model() == v2
     event = AuditEvent.objects.filter(action="model.promoted", actor=carol).get()
@@ -95,11 +99,13 @@ def test_the_api_refuses_a_regression_and_accepts_an_override(
     settings.INFERENCE_PREDICTOR = FORGETFUL
     _compare(dave, v2, django_capture_on_commit_callbacks)
     admin = api_for(carol)
-    refused = admin.post(f"/api/v1/models/{v2.public_id}/promote/", {}, format="json")
+    refused = admin.post(
+        f"/api/v1/models/{v2.public_id}/promote/", {"confirm": True}, format="json"
+    )
     assert refused.status_code == 400 and "glioma" in str(refused.data)
     allowed = admin.post(
         f"/api/v1/models/{v2.public_id}/promote/",
-        {"override_reason": "Accepted by the clinical lead, ticket 42."},
+        {"override_reason": "Accepted by the clinical lead, ticket 42.", "confirm": True},
         format="json",
     )
     assert allowed.status_code == 200 and allowed.data["status"] == "active"

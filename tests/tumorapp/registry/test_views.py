@@ -33,11 +33,11 @@ def test_an_admin_promotes_and_rolls_back_from_the_page(two_versions, carol, cli
     client = client_for(carol)
     page = client.get(reverse("registry:model_list")).content.decode()
     assert "v1" in page and "Promote" in page
-    client.post(reverse("registry:promote", args=[v2.public_id]))
+    client.post(reverse("registry:promote", args=[v2.public_id]), {"confirm": "yes"})
     assert active_model() == v2
     page = client.get(reverse("registry:model_list")).content.decode()
     assert "Roll back to v1" in page
-    client.post(reverse("registry:rollback"))
+    client.post(reverse("registry:rollback"), {"confirm": "yes"})
     assert active_model() == v1
     assert AuditEvent.objects.filter(action="model.promoted", actor=carol).count() == 1
     assert AuditEvent.objects.filter(action="model.rolled_back", actor=carol).count() == 1
@@ -164,8 +164,10 @@ def test_the_api_trains_compares_and_promotes_by_role(
     no_data = {"epochs": 2, "include_base": False, "base_excluded_reason": "Testing the API."}
     assert team.post("/api/v1/trainings/", no_data, format="json").status_code == 400
     # the admin promotes and rolls back
-    assert admin.post(f"/api/v1/models/{v2.public_id}/promote/").data["status"] == "active"
-    assert admin.post("/api/v1/models/rollback/").data["version"] == "v1"
+    confirmed = {"confirm": True}
+    promoted = admin.post(f"/api/v1/models/{v2.public_id}/promote/", confirmed, format="json")
+    assert promoted.data["status"] == "active"
+    assert admin.post("/api/v1/models/rollback/", confirmed, format="json").data["version"] == "v1"
 
 
 def test_the_navigation_offers_datasets_and_models_to_their_roles(users):
