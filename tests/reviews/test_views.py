@@ -235,3 +235,35 @@ def test_the_case_page_states_the_models_threshold_and_its_operating_point(
     other = make_case(p_tumor=0.9, label="glioma", run__model_version="unknown-model")
     page = client_for(alice).get(f"/worklist/cases/{other.public_id}/")
     assert 'id="operating-point"' not in page.content.decode()
+
+
+def test_the_case_page_names_a_site_threshold_as_the_sites_with_its_date(
+    alice, carol, client_for, make_case, tmp_path
+):
+    from django.utils import timezone
+
+    from tests.tumorapp.registry.conftest import write_model_folder
+    from tumorapp.registry.models import SiteOperatingPoint
+    from tumorapp.registry.services import model_register
+
+    # given a version whose own threshold is 0.3 and a site threshold of 0.25 applied to it
+    version = model_register(path=write_model_folder(tmp_path, "test-model-1"))
+    point = SiteOperatingPoint.objects.create(
+        model=version,
+        threshold=0.25,
+        target_sensitivity=0.97,
+        n_cases=120,
+        n_tumours=60,
+        sensitivity=0.98,
+        false_alarm_rate=0.4,
+        applied_by=carol,
+    )
+    case = make_case(p_tumor=0.27, label="no_tumor")
+    text = client_for(alice).get(f"/worklist/cases/{case.public_id}/").content.decode()
+    # then the review screen gives the site's threshold, when it was set, and what it was fitted for
+    line = text[text.index('id="operating-point"') :].split("</p>", 1)[0]
+    assert '<span class="mono">0.250</span>' in line and "this model's threshold" not in line
+    set_on = timezone.localdate(point.created_at)
+    assert f"this site's threshold for the model, set on {set_on:%Y-%m-%d}" in line
+    assert "tumour sensitivity of 0.97 on the site's reviewed cases" in line
+    assert "validation images" not in line

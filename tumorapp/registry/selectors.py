@@ -71,6 +71,7 @@ def operating_point(version: str) -> dict | None:
         return {
             "threshold": point.threshold,
             "source": "site",
+            "applied_at": point.created_at,
             "target_sensitivity": point.target_sensitivity,
             "site_sensitivity": point.sensitivity,
             "site_false_alarm_rate": point.false_alarm_rate,
