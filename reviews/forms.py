@@ -53,10 +53,24 @@ class InitialLabelForm(forms.Form):
 class SiteOptionsForm(forms.ModelForm):
     class Meta:
         model = SiteOptions
-        fields = ["double_read_rate", "blind_first_read", "lease_minutes", "escalate_after_minutes"]
+        fields = [
+            "double_read_rate",
+            "blind_first_read",
+            "lease_minutes",
+            "escalate_after_minutes",
+            "consensus",
+        ]
         labels = {
             "double_read_rate": "Share of cases double read (0–1)",
             "blind_first_read": "Blind first read (hide the AI until the reader answers)",
             "lease_minutes": "Claim lease (minutes)",
             "escalate_after_minutes": "Escalate cases waiting longer than (minutes)",
+            "consensus": "The two readers of a disagreement settle it together",
         }
+
+
+class ConsensusForm(forms.Form):
+    label = forms.ChoiceField(choices=ReadLabel.choices)
+    note = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )

@@ -34,6 +34,14 @@ class ReadLabel(models.TextChoices):
 class SiteOptions(models.Model):
     """The review options of this site: one row, read with SiteOptions.current()."""
 
+    class Consensus(models.TextChoices):
+        """Whether the two readers of a disagreement settle it together (a consensus on a
+        shared screen) instead of waiting for a third radiologist."""
+
+        AUTO = "auto", "When fewer than three radiologists are active"
+        ON = "on", "Always"
+        OFF = "off", "Never: a third radiologist adjudicates"
+
     double_read_rate = models.FloatField(
         default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
@@ -44,6 +52,7 @@ class SiteOptions(models.Model):
     escalate_after_minutes = models.PositiveIntegerField(
         default=240, validators=[MinValueValidator(5)]
     )
+    consensus = models.CharField(max_length=8, choices=Consensus.choices, default=Consensus.AUTO)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -89,6 +98,7 @@ class Case(models.Model):
         SINGLE = "single", "Single read"
         AGREED = "agreed", "Agreed double read"
         ADJUDICATED = "adjudicated", "Adjudicated"
+        CONSENSUS = "consensus", "Consensus of both readers"
         AMENDED = "amended", "Amended after report"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -121,6 +131,13 @@ class Case(models.Model):
     final_label = models.CharField(max_length=16, choices=ReadLabel.choices, blank=True)
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # A disagreement settled by its two readers: the answer one of them proposed, waiting
+    # for the other to confirm it (``services.case_consensus_propose``).
+    consensus_label = models.CharField(max_length=16, choices=ReadLabel.choices, blank=True)
+    consensus_proposer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    consensus_note = models.TextField(blank=True)
 
     class Meta:
         ordering = ["priority", "opened_at"]
@@ -162,6 +179,9 @@ class Review(models.Model):
         FIRST = "first", "First read"
         SECOND = "second", "Second read"
         ADJUDICATION = "adjudication", "Adjudication"
+        # The two readers of a disagreement agreed on an answer: one proposed, the other
+        # confirmed (this read is the confirmer's; the audit event names both).
+        CONSENSUS = "consensus", "Consensus"
         # A reported case corrected later (a pathology result, a prior, a second look).
         AMENDMENT = "amendment", "Amendment"
 

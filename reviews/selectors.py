@@ -7,11 +7,13 @@ from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from reviews.labels import is_tumour
-from reviews.models import Case, Review
+from reviews.models import Case, Review, SiteOptions
+from tumorapp.accounts.roles import Role
 from tumorapp.inference.models import Prediction
 from tumorapp.scans.models import Scan
 
@@ -220,3 +222,41 @@ def agreement_report() -> AgreementReport:
         matched_ai_when_blind=_share(blind),
         blind_reads=len(blind),
     )
+
+
+def active_radiologists() -> QuerySet:
+    return get_user_model().objects.filter(is_active=True, groups__name=Role.RADIOLOGIST.value)
+
+
+def consensus_enabled(*, options: SiteOptions | None = None) -> bool:
+    """Whether the two readers of a disagreement may settle it together: the site's choice,
+    by default when fewer than three radiologists are active (no third reader to ask)."""
+    mode = (options or SiteOptions.current()).consensus
+    if mode == SiteOptions.Consensus.AUTO:
+        return active_radiologists().count() < 3
+    return mode == SiteOptions.Consensus.ON
+
+
+def disagreements_of(*, reader) -> list[Case]:
+    """The cases waiting for adjudication that ``reader`` read (first or second): they cannot
+    adjudicate them, so a clear queue does not mean nothing of theirs waits."""
+    return list(
+        Case.objects.filter(status=Case.Status.ADJUDICATION)
+        .filter(Q(first_reader=reader) | Q(second_reader=reader))
+        .select_related("prediction", "first_reader", "second_reader", "consensus_proposer")
+        .order_by("priority", "opened_at")
+    )
+
+
+def stalled_adjudications() -> list[Case]:
+    """Cases waiting for adjudication that nobody may take: no active radiologist besides
+    their two readers, and the site does not let the two readers settle it together."""
+    waiting = list(
+        Case.objects.filter(status=Case.Status.ADJUDICATION)
+        .select_related("first_reader", "second_reader")
+        .order_by("opened_at")
+    )
+    if not waiting or consensus_enabled():
+        return []
+    readers = set(active_radiologists().values_list("pk", flat=True))
+    return [c for c in waiting if not readers - {c.first_reader_id, c.second_reader_id}]

@@ -453,6 +453,7 @@ def review_submit(
             _report(case, agreed, Case.Resolution.AGREED, now)
         else:
             case.status = Case.Status.ADJUDICATION
+            _tell_if_stalled(case=case, options=options, request=request)
         action = Action.SECOND_READ_SUBMITTED
     else:
         _report(case, label, Case.Resolution.ADJUDICATED, now)
@@ -476,6 +477,123 @@ def review_submit(
             "reason": review.reason,
             "key_slice": str(key_scan.public_id) if key_scan else "",
             "case_status": case.status,
+        },
+    )
+    return review
+
+
+# --- Disagreements at small sites -----------------------------------------------------------
+
+
+def adjudicator_exists(*, case: Case) -> bool:
+    """Whether an active radiologist who read neither read could adjudicate the case."""
+    readers = {case.first_reader_id, case.second_reader_id} - {None}
+    return selectors.active_radiologists().exclude(pk__in=readers).exists()
+
+
+def can_reach_consensus(*, case: Case, reader, options: SiteOptions | None = None) -> bool:
+    """One of the two readers of a case waiting for adjudication, at a consensus site."""
+    return (
+        case.status == Case.Status.ADJUDICATION
+        and reader.pk in (case.first_reader_id, case.second_reader_id)
+        and selectors.consensus_enabled(options=options)
+    )
+
+
+def _tell_if_stalled(*, case: Case, options: SiteOptions, request) -> None:
+    """A disagreement nobody can adjudicate (no third radiologist, no consensus) is audited,
+    so an admin learns of it (their pages also show it: ``selectors.stalled_adjudications``)."""
+    if selectors.consensus_enabled(options=options) or adjudicator_exists(case=case):
+        return
+    audit_record(
+        action=Action.ADJUDICATION_STALLED,
+        request=request,
+        target=case,
+        details={
+            "first_reader": case.first_reader.get_username(),
+            "second_reader": case.second_reader.get_username(),
+            "consensus": options.consensus,
+        },
+    )
+
+
+def _locked_disagreement(*, case: Case, reader) -> Case:
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if case.status != Case.Status.ADJUDICATION:
+        raise ValidationError("This case no longer waits for adjudication.")
+    if not can_reach_consensus(case=case, reader=reader):
+        raise PermissionDenied("Only the two readers of this case can settle it together.")
+    return case
+
+
+@transaction.atomic
+def case_consensus_propose(*, case: Case, reader, label: str, note: str = "", request=None) -> Case:
+    """One of the two readers proposes the answer they agree on (it replaces an earlier
+    proposal, theirs or the other reader's); the other reader confirms it."""
+    case = _locked_disagreement(case=case, reader=reader)
+    if label not in ReadLabel.values:
+        raise ValidationError({"label": "Unknown class."})
+    before = case.consensus_label
+    case.consensus_label = label
+    case.consensus_proposer = reader
+    case.consensus_note = note.strip()
+    case.save(update_fields=["consensus_label", "consensus_proposer", "consensus_note"])
+    audit_record(
+        action=Action.CONSENSUS_PROPOSED,
+        actor=reader,
+        request=request,
+        target=case,
+        details={"label": label, "before": before},
+    )
+    return case
+
+
+@transaction.atomic
+def case_consensus_confirm(
+    *, case: Case, reader, label: str, note: str = "", request=None
+) -> Review:
+    """The other reader confirms the proposed answer: it is the case's final class.
+
+    ``label`` is the answer the confirmer saw proposed; if the proposal changed meanwhile the
+    confirmation is refused (they confirm only what they read). The read is stored as a
+    consensus read by the confirmer, the case is reported as a consensus, and the audit
+    event names both readers and their earlier answers.
+    """
+    case = _locked_disagreement(case=case, reader=reader)
+    if not case.consensus_label:
+        raise ValidationError("Nothing is proposed yet: propose the answer you agree on.")
+    if case.consensus_proposer_id == reader.pk:
+        raise ValidationError("Your proposal waits for the other reader to confirm it.")
+    if label != case.consensus_label:
+        raise ValidationError("The proposal changed; read it again before confirming.")
+    notes = [n for n in (case.consensus_note, note.strip()) if n]
+    review = Review.objects.create(
+        case=case,
+        reader=reader,
+        kind=Review.Kind.CONSENSUS,
+        ai_label=case.ai_label,
+        label=label,
+        note="\n".join(notes),
+    )
+    reads = {r.kind: r.label for r in case.reviews.filter(kind__in=("first", "second"))}
+    _report(case, label, Case.Resolution.CONSENSUS, timezone.now())
+    case.claimed_by = None
+    case.lease_expires_at = None
+    case.assigned_to = None
+    case.save()
+    audit_record(
+        action=Action.CONSENSUS_REACHED,
+        actor=reader,
+        request=request,
+        target=case,
+        details={
+            "review": str(review.public_id),
+            "label": label,
+            "proposed_by": case.consensus_proposer.get_username(),
+            "confirmed_by": reader.get_username(),
+            "first_label": reads.get(Review.Kind.FIRST, ""),
+            "second_label": reads.get(Review.Kind.SECOND, ""),
+            "ai_label": case.ai_label,
         },
     )
     return review
@@ -607,16 +725,24 @@ def site_options_update(
     blind_first_read: bool,
     lease_minutes: int,
     escalate_after_minutes: int,
+    consensus: str = SiteOptions.Consensus.AUTO,
     request=None,
 ) -> SiteOptions:
     """Change the review options of the site; the audit event keeps the old and new values."""
     options = SiteOptions.objects.select_for_update().get(pk=SiteOptions.current().pk)
-    fields = ("double_read_rate", "blind_first_read", "lease_minutes", "escalate_after_minutes")
+    fields = (
+        "double_read_rate",
+        "blind_first_read",
+        "lease_minutes",
+        "escalate_after_minutes",
+        "consensus",
+    )
     before = {f: getattr(options, f) for f in fields}
     options.double_read_rate = double_read_rate
     options.blind_first_read = blind_first_read
     options.lease_minutes = lease_minutes
     options.escalate_after_minutes = escalate_after_minutes
+    options.consensus = consensus
     options.full_clean()
     options.save()
     after = {f: getattr(options, f) for f in fields}

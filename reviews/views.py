@@ -16,6 +16,7 @@ from reviews import selectors, services
 from reviews.forms import (
     AmendForm,
     AssignForm,
+    ConsensusForm,
     InitialLabelForm,
     ReviewForm,
     SiteOptionsForm,
@@ -52,7 +53,10 @@ class WorklistView(RoleRequiredMixin, TemplateView):
                 assigned_id=int(data["assigned"]) if data["assigned"] else None,
             )
         counts = selectors.worklist_counts()
+        disagreements = selectors.disagreements_of(reader=self.request.user)
         return super().get_context_data(
+            disagreements=disagreements,
+            consensus=bool(disagreements) and selectors.consensus_enabled(),
             form=form,
             cases=selectors.worklist_for(filters=filters),
             status_counts=[(value, label, counts[value]) for value, label in Case.Status.choices],
@@ -108,9 +112,34 @@ def _to_next_case(request):
 
 def _to_case(request, case):
     if case is None:
-        messages.info(request, "No case is waiting for you. The worklist is clear.")
+        messages.info(request, _nothing_to_read(request.user))
         return redirect("reviews:worklist")
     return redirect("reviews:case", public_id=case.public_id)
+
+
+def _nothing_to_read(reader) -> str:
+    """What a reader with nothing to claim is told: "clear" only when no disagreement of
+    theirs waits (they cannot adjudicate their own reads)."""
+    waiting = selectors.disagreements_of(reader=reader)
+    if not waiting:
+        return "No case is waiting for you. The worklist is clear."
+    n = len(waiting)
+    cases = f"{n} disagreement{'s' if n != 1 else ''} of yours"
+    if selectors.consensus_enabled():
+        return (
+            f"No case is waiting for you to read, but {cases} wait{'s' if n == 1 else ''} for "
+            "consensus with the other reader: open it from the worklist and propose or "
+            "confirm the answer you agree on."
+        )
+    if all(not services.adjudicator_exists(case=c) for c in waiting):
+        return (
+            f"No case is waiting for you to read, but {cases} wait{'s' if n == 1 else ''} for "
+            "adjudication and no other radiologist is active to adjudicate; an admin is told."
+        )
+    return (
+        f"No case is waiting for you to read; {cases} wait{'s' if n == 1 else ''} for "
+        "adjudication by another radiologist."
+    )
 
 
 class CaseView(RoleRequiredMixin, TemplateView):
@@ -155,8 +184,12 @@ class CaseView(RoleRequiredMixin, TemplateView):
             key=lambda row: -row[2],
         )
         # Reads stay hidden while a case waits for a blinded second read or adjudication
-        # by someone else; the adjudicator sees both reads.
-        show_reads = not case.is_open or (holds and case.status == Case.Status.ADJUDICATION)
+        # by someone else; the adjudicator sees both reads, and so do both readers when they
+        # settle a disagreement together (consensus).
+        consensus = services.can_reach_consensus(case=case, reader=self.request.user)
+        show_reads = (
+            not case.is_open or (holds and case.status == Case.Status.ADJUDICATION) or consensus
+        )
         slices = selectors.case_slices_with_predictions(case=case) if case.study_id else []
         # A blind reader starts at the first slice: the key slice would give the AI away.
         start = (
@@ -177,6 +210,7 @@ class CaseView(RoleRequiredMixin, TemplateView):
             reviews=list(selectors.case_reviews(case=case)) if show_reads else [],
             slices=slices,
             start_slice=start,
+            consensus=consensus,
             operating_point=operating_point(prediction.model_version),
             assign_form=AssignForm(
                 initial={"assignee": case.assigned_to_id},
@@ -203,6 +237,8 @@ class CaseView(RoleRequiredMixin, TemplateView):
             return self._amend(request, case)
         if request.POST.get("step") == "assign":
             return self._assign(request, case)
+        if request.POST.get("step") in ("propose", "confirm"):
+            return self._consensus(request, case)
         form = ReviewForm(request.POST)
         if form.is_valid():
             try:
@@ -230,6 +266,29 @@ class CaseView(RoleRequiredMixin, TemplateView):
         else:
             who = f"{assignee}'s queue" if assignee else "everyone's queue"
             messages.success(request, f"The case is in {who}.")
+        return redirect("reviews:case", public_id=case.public_id)
+
+    def _consensus(self, request, case):
+        form = ConsensusForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Choose the class you agree on.")
+            return redirect("reviews:case", public_id=case.public_id)
+        act = (
+            services.case_consensus_propose
+            if request.POST["step"] == "propose"
+            else services.case_consensus_confirm
+        )
+        try:
+            act(case=case, reader=request.user, request=request, **form.cleaned_data)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(
+                request,
+                "Proposed: it waits for the other reader to confirm."
+                if request.POST["step"] == "propose"
+                else "Consensus recorded: the case is reported.",
+            )
         return redirect("reviews:case", public_id=case.public_id)
 
     def _amend(self, request, case):

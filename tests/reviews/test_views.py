@@ -37,8 +37,9 @@ def test_worklist_query_count_is_pinned(make_case, alice, client_for, django_ass
         make_case(p_tumor=0.5 + i / 100, label="glioma")
     client = client_for(alice)
     # session, user, role, readers for the filter, counts, cases (one query for all rows),
-    # and the session's save (savepoint, update, release) that marks the user active
-    with django_assert_num_queries(9):
+    # the reader's own disagreements waiting for adjudication, and the session's save
+    # (savepoint, update, release) that marks the user active
+    with django_assert_num_queries(10):
         assert client.get(reverse("reviews:worklist")).status_code == 200
 
 
@@ -209,11 +210,13 @@ def test_agreement_page_and_site_options_page(carol, client_for):
             "blind_first_read": "on",
             "lease_minutes": "20",
             "escalate_after_minutes": "120",
+            "consensus": "off",
         },
     )
     assert response.status_code == 302
     options = SiteOptions.current()
     assert options.blind_first_read and options.lease_minutes == 20
+    assert options.consensus == SiteOptions.Consensus.OFF
     assert AuditEvent.objects.filter(action=Action.SITE_OPTIONS_CHANGED).count() == 1
 
 

@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tumorapp.core.context_processors.navigation",
                 "tumorapp.quality.context_processors.quality_alerts",
+                "reviews.context_processors.adjudication_alerts",
             ],
         },
     },
