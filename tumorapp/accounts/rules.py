@@ -63,7 +63,7 @@ AUDIT_ROLES: tuple[Role, ...] = (Role.ADMIN,)
 # walks every route and fails on one that is in neither part.
 # Signing out is open to anyone: without a session it only redirects to the sign-in page.
 PUBLIC_URLS: frozenset[str] = frozenset(
-    {"accounts:login", "accounts:logout", "core:health", "api-token"}
+    {"accounts:login", "accounts:logout", "accounts:session", "core:health", "api-token"}
 )
 SIGNED_IN_URLS: frozenset[str] = frozenset(
     {"core:home", "accounts:password_change", "api-me", "api-schema", "api-docs"}

@@ -7,6 +7,7 @@ app_name = "accounts"
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("session/", views.SessionView.as_view(), name="session"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("users/", admin_views.UserListView.as_view(), name="user_list"),
     path("users/new/", admin_views.UserCreateView.as_view(), name="user_create"),

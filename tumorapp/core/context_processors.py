@@ -1,3 +1,4 @@
+from tumorapp.core.middleware import idle_minutes_for
 from tumorapp.core.navigation import navigation_for
 
 
@@ -6,3 +7,11 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
     return {"nav_items": navigation_for(user), "user_role": user.role}
+
+
+def session_guard(request):
+    """The idle limit of the signed-in user, for static/js/session.js (its warning)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"idle_seconds": round(idle_minutes_for(user) * 60)}

@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tumorapp.core.context_processors.navigation",
+                "tumorapp.core.context_processors.session_guard",
                 "tumorapp.quality.context_processors.quality_alerts",
                 "reviews.context_processors.adjudication_alerts",
             ],
