@@ -119,3 +119,9 @@ def test_the_next_export_shows_the_amended_image_relabelled(
     [row] = [json.loads(line) for line in zf.read("manifest.jsonl").decode().splitlines()]
     assert row["final_label"] == "meningioma" and row["resolution"] == "amended"
     assert [r["role"] for r in row["readers"]] == ["first", "amendment"]
+
+
+def test_the_amendment_form_is_kept_across_an_idle_sign_out(reported, radiologists, client_for):
+    # the same page machinery as a read (static/js/session.js): the form carries the marker
+    page = client_for(radiologists[0]).get(f"/worklist/cases/{reported.public_id}/")
+    assert '<form method="post" id="amend-form" data-keep-on-expiry>' in page.content.decode()
