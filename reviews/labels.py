@@ -5,6 +5,11 @@ A radiologist answers one of the model's classes, or "tumour, type unknown": a t
 type one slice does not show. The AI never gives that answer. It counts as a tumour with no
 subtype: in tumour sensitivity and specificity, never in the 4-class figures. An export files
 it under a class folder of this name, which ``ml`` reads as "tumour present, subtype unknown".
+
+A reader can also answer that the image is unreadable or not a brain MRI at all (a photograph,
+another body part, a slice too degraded to read). That is an answer about the image, not about
+a tumour: no tumour figure counts it (neither tumour nor no tumour) and it is never a training
+label (exports leave such cases out unless asked, and then file them outside every split).
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from ml import CLASS_NAMES, NO_TUMOR, TUMOR_UNKNOWN
 
 #: The model's classes, in the order of its outputs.
 MODEL_CLASSES: tuple[str, ...] = CLASS_NAMES
-#: Every answer a reader can give.
+#: Every answer about a tumour a reader can give.
 READ_LABELS: tuple[str, ...] = (*MODEL_CLASSES, TUMOR_UNKNOWN)
+#: The answer about the image itself: unreadable, or not a brain MRI.
+UNREADABLE = "unreadable"
 
 
 def ai_answer(probabilities: dict[str, float], tumor_suspected: bool) -> str:
@@ -31,7 +38,9 @@ def ai_answer(probabilities: dict[str, float], tumor_suspected: bool) -> str:
 
 
 def is_tumour(label: str) -> bool:
-    return label != NO_TUMOR
+    """Whether a tumour answer says tumour (callers leave ``UNREADABLE`` out first: it says
+    neither)."""
+    return label not in (NO_TUMOR, UNREADABLE)
 
 
 def agreed_label(first: str, second: str) -> str | None:

@@ -21,14 +21,16 @@ class TumourClass(models.TextChoices):
 
 
 class ReadLabel(models.TextChoices):
-    """A radiologist's answer: the model's classes (keys 1-4 on the review screen) or a
-    tumour whose type the slice does not show (key 5; see ``reviews.labels``)."""
+    """A radiologist's answer: the model's classes (keys 1-4 on the review screen), a
+    tumour whose type the slice does not show (key 5), or an image that cannot be read or is
+    not a brain MRI (key 6; never a tumour answer nor a training label: ``reviews.labels``)."""
 
     GLIOMA = "glioma", "Glioma"
     MENINGIOMA = "meningioma", "Meningioma"
     PITUITARY = "pituitary", "Pituitary"
     NO_TUMOR = "no_tumor", "No tumour"
     TUMOR_UNKNOWN = labels.TUMOR_UNKNOWN, "Tumour, type unknown"
+    UNREADABLE = labels.UNREADABLE, "Unreadable / not a brain MRI"
 
 
 class SiteOptions(models.Model):

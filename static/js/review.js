@@ -431,7 +431,7 @@
       return;
     }
     if (dialog.open) return;
-    if (/^[1-5]$/.test(e.key)) {
+    if (/^[1-6]$/.test(e.key)) {
       chooseClass(e.key);
     } else if (e.key === "A" && reviewForm && blindDiffers) {
       takeAi();

@@ -33,6 +33,8 @@ class ExportSerializer(serializers.ModelSerializer):
             "resolutions",
             "labels",
             "correction",
+            "include_unreadable",
+            "include_poor_quality",
             "total",
             "done",
             "version_id",
@@ -63,6 +65,12 @@ class ExportCreateSerializer(serializers.Serializer):
     )
     correction = serializers.ChoiceField(
         DatasetExport.Correction.choices, default=DatasetExport.Correction.ANY
+    )
+    include_unreadable = serializers.BooleanField(
+        default=False, help_text="include cases answered unreadable / not a brain MRI"
+    )
+    include_poor_quality = serializers.BooleanField(
+        default=False, help_text="include cases a reader marked poor image quality"
     )
 
 

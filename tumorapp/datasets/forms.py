@@ -21,7 +21,8 @@ class ExportForm(forms.Form):
     )
     labels = forms.MultipleChoiceField(
         required=False,
-        choices=ReadLabel.choices,
+        # Unreadable / not a brain MRI is not a class: the data-hygiene box below includes it.
+        choices=[c for c in ReadLabel.choices if c[0] != ReadLabel.UNREADABLE],
         widget=forms.CheckboxSelectMultiple,
         label="Final class (none ticked: all)",
     )
@@ -29,6 +30,12 @@ class ExportForm(forms.Form):
         choices=DatasetExport.Correction.choices,
         initial=DatasetExport.Correction.ANY,
         label="Correction status",
+    )
+    include_unreadable = forms.BooleanField(
+        required=False, label="Include images answered unreadable / not a brain MRI"
+    )
+    include_poor_quality = forms.BooleanField(
+        required=False, label="Include reads marked poor image quality"
     )
 
     def clean(self):

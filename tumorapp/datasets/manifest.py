@@ -16,7 +16,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
-from reviews.labels import TUMOR_UNKNOWN
+from reviews.labels import TUMOR_UNKNOWN, UNREADABLE
 from tumorapp.scans.deid import keyed_hash
 
 #: Share of split groups in each part; a group (patient or near-duplicate cluster) is whole.
@@ -43,6 +43,7 @@ CSV_FIELDS = (
     "correction_reasons",
     "readers",
     "ai_shown_first",
+    "poor_image_quality",
     "source_format",
     "uploaded_at",
     "predicted_at",
@@ -143,6 +144,7 @@ def manifest_row(*, case, scan, path: str, split: str, group: str, image_sha256:
         ],
         # A blind first read stores the answer given before the AI was revealed.
         "ai_shown_first": bool(first and not first.initial_label),
+        "poor_image_quality": any(r.poor_image_quality for r in reviews),
         "source_format": scan.source_format,
         "uploaded_at": _iso(scan.uploaded_at),
         "predicted_at": _iso(prediction.created_at),
@@ -173,6 +175,21 @@ def dataset_card(*, export, rows_summary: dict) -> str:
         f"- classes: {', '.join(export.labels) or 'all'}",
         f"- correction status: {export.get_correction_display().lower()}",
     ]
+    hygiene = rows_summary.get("hygiene", {})
+    left_out = [
+        (
+            "answered unreadable / not a brain MRI",
+            hygiene.get("unreadable", 0),
+            export.include_unreadable,
+            f"filed under `excluded/{UNREADABLE}/`, outside every split: never a training label",
+        ),
+        (
+            "marked poor image quality by a reader",
+            hygiene.get("poor_quality", 0),
+            export.include_poor_quality,
+            "in their split and class, `poor_image_quality` true in the manifest",
+        ),
+    ]
     lines = [
         f"# Dataset {export.version_id[:12]}",
         "",
@@ -199,6 +216,13 @@ def dataset_card(*, export, rows_summary: dict) -> str:
         f"Corrections of the AI: {rows_summary['corrected']}.",
         "Model versions that predicted these cases: "
         + ", ".join(sorted(rows_summary["model_versions"])),
+        "",
+        "## Data hygiene",
+        *[
+            f"- {what}: {n} — "
+            + (f"included ({where})" if included else "left out (not in this export)")
+            for what, n, included, where in left_out
+        ],
         "",
         "## Lineage",
     ]

@@ -37,6 +37,10 @@ class DatasetExport(models.Model):
     resolutions = models.JSONField(default=list, blank=True)
     labels = models.JSONField(default=list, blank=True)
     correction = models.CharField(max_length=16, choices=Correction.choices, default="any")
+    # Data hygiene: cases answered "unreadable / not a brain MRI" and cases a reader marked
+    # poor image quality are left out unless asked for (``selectors.cases_for_export``).
+    include_unreadable = models.BooleanField(default=False)
+    include_poor_quality = models.BooleanField(default=False)
     # Progress and outcome.
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)

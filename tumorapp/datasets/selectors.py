@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 
-from reviews.labels import TUMOR_UNKNOWN, is_tumour
+from reviews.labels import TUMOR_UNKNOWN, UNREADABLE, is_tumour
 from reviews.models import Case, Review, TumourClass
 from tumorapp.datasets import manifest
 from tumorapp.datasets.models import DatasetExport, ExportItem
@@ -22,9 +22,8 @@ _reviews_for_manifest = Review.objects.select_related("reader", "key_scan__serie
 )
 
 
-def cases_for_export(*, export: DatasetExport) -> QuerySet[Case]:
-    """Reported cases matching the export's choice, oldest decision first, with everything
-    a manifest row needs joined or prefetched (no query per case)."""
+def _chosen_cases(export: DatasetExport) -> QuerySet[Case]:
+    """Reported cases matching the export's choice, before the data-hygiene exclusions."""
     cases = Case.objects.filter(status=Case.Status.DONE).exclude(scan__status="quarantined")
     if export.reviewed_from:
         cases = cases.filter(decided_at__date__gte=export.reviewed_from)
@@ -38,6 +37,34 @@ def cases_for_export(*, export: DatasetExport) -> QuerySet[Case]:
         cases = cases.exclude(final_label=F("ai_label"))
     elif export.correction == DatasetExport.Correction.CONFIRMED:
         cases = cases.filter(final_label=F("ai_label"))
+    return cases.annotate(
+        poor_quality=Exists(Review.objects.filter(case=OuterRef("pk"), poor_image_quality=True))
+    )
+
+
+def hygiene_counts(*, export: DatasetExport) -> dict[str, int]:
+    """Of the cases the export's choice matches, how many were answered unreadable / not a
+    brain MRI, and how many a reader marked poor image quality (the dataset card states
+    both, and whether they are in the export)."""
+    cases = _chosen_cases(export)
+    return {
+        "unreadable": cases.filter(final_label=UNREADABLE).count(),
+        "poor_quality": cases.filter(poor_quality=True).count(),
+    }
+
+
+def cases_for_export(*, export: DatasetExport) -> QuerySet[Case]:
+    """Reported cases matching the export's choice, oldest decision first, with everything
+    a manifest row needs joined or prefetched (no query per case).
+
+    Unreadable / non-brain answers and reads marked poor image quality are left out unless
+    the export asks for them.
+    """
+    cases = _chosen_cases(export)
+    if not export.include_unreadable:
+        cases = cases.exclude(final_label=UNREADABLE)
+    if not export.include_poor_quality:
+        cases = cases.filter(poor_quality=False)
     return (
         cases.select_related("scan", "scan__series__study", "prediction", "prediction__run")
         .prefetch_related(Prefetch("reviews", queryset=_reviews_for_manifest))

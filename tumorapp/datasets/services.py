@@ -19,13 +19,19 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from reviews.labels import UNREADABLE
 from reviews.models import Case, ReadLabel
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.core.queue import enqueue
 from tumorapp.datasets import manifest
 from tumorapp.datasets.models import DatasetExport, ExportItem, SplitGroup
-from tumorapp.datasets.selectors import ExportChanges, cases_for_export, exported_scan
+from tumorapp.datasets.selectors import (
+    ExportChanges,
+    cases_for_export,
+    exported_scan,
+    hygiene_counts,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,8 @@ def export_create(
     resolutions: list[str] | None = None,
     labels: list[str] | None = None,
     correction: str = DatasetExport.Correction.ANY,
+    include_unreadable: bool = False,
+    include_poor_quality: bool = False,
     request=None,
 ) -> DatasetExport:
     """Queue an export of the reported cases matching the choice; a worker builds it."""
@@ -62,6 +70,8 @@ def export_create(
         resolutions=resolutions,
         labels=labels,
         correction=correction,
+        include_unreadable=include_unreadable,
+        include_poor_quality=include_poor_quality,
     )
     audit_record(
         action=Action.DATASET_EXPORT_STARTED,
@@ -74,6 +84,8 @@ def export_create(
             "resolutions": resolutions,
             "labels": labels,
             "correction": correction,
+            "include_unreadable": include_unreadable,
+            "include_poor_quality": include_poor_quality,
         },
     )
     from tumorapp.datasets.tasks import build_export
@@ -178,7 +190,11 @@ def _build(export: DatasetExport) -> DatasetExport:
                 split = manifest.split_of(group)
                 sha = hashlib.sha256(png).hexdigest()
                 scan_id = manifest.pseudonym("export-scan", str(scan.public_id))
-                path = f"{split}/{case.final_label}/{scan_id}.png"
+                # Never a training label: filed outside every split, which ml does not read.
+                if case.final_label == UNREADABLE:
+                    path = f"excluded/{UNREADABLE}/{scan_id}.png"
+                else:
+                    path = f"{split}/{case.final_label}/{scan_id}.png"
                 # Stored PNGs are compressed already: deflating them again costs time only.
                 zf.writestr(zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0)), png)
                 row = manifest.manifest_row(
@@ -195,7 +211,8 @@ def _build(export: DatasetExport) -> DatasetExport:
                         split=split,
                     )
                 )
-                counts[split][case.final_label] += 1
+                if case.final_label != UNREADABLE:
+                    counts[split][case.final_label] += 1
                 resolutions[case.resolution] += 1
                 model_versions.add(case.prediction.model_version)
                 corrected += row["corrected"]
@@ -218,7 +235,8 @@ def _build(export: DatasetExport) -> DatasetExport:
                 export=export,
                 rows_summary={
                     "total": len(items),
-                    "labels": list(ReadLabel.values),
+                    "labels": [v for v in ReadLabel.values if v != UNREADABLE],
+                    "hygiene": hygiene_counts(export=export),
                     "counts": export.counts,
                     "resolutions": dict(resolutions),
                     "corrected": corrected,

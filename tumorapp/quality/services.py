@@ -13,6 +13,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from ml.fingerprint import BINS
+from reviews.labels import UNREADABLE
 from reviews.models import Case, Review
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
@@ -83,7 +84,8 @@ def collect_counts(*, start: dt.datetime | None) -> dict[tuple[dt.date, str], di
     def bucket(when: dt.datetime, version: str) -> dict:
         return buckets[(timezone.localdate(when), version)]
 
-    cases = Case.objects.filter(status=Case.Status.DONE)
+    # An unreadable / non-brain image has no tumour answer to judge the model by.
+    cases = Case.objects.filter(status=Case.Status.DONE).exclude(final_label=UNREADABLE)
     predictions = Prediction.objects.all()
     reads = Review.objects.all()
     judged = Review.objects.filter(

@@ -23,7 +23,7 @@ from ml import CLASS_NAMES
 from ml.calibration import sensitivity_specificity
 from ml.compare import disagreements, set_metrics
 from ml.dataset import list_files
-from reviews.labels import TUMOR_UNKNOWN, is_tumour
+from reviews.labels import TUMOR_UNKNOWN, UNREADABLE, is_tumour
 from tumorapp.datasets.models import ExportItem
 from tumorapp.registry import gate, stats
 from tumorapp.registry.models import Comparison
@@ -37,7 +37,13 @@ MAX_DISAGREEMENTS = 60
 def _reviewed(comparison: Comparison) -> list[dict]:
     if comparison.export is None:
         return []
-    items = ExportItem.objects.filter(export=comparison.export, split="test").select_related("scan")
+    # An export asked to include unreadable / non-brain images lists them; no model is
+    # judged on them.
+    items = (
+        ExportItem.objects.filter(export=comparison.export, split="test")
+        .exclude(label=UNREADABLE)
+        .select_related("scan")
+    )
     return [
         {"ref": str(i.scan.public_id), "label": i.label, "file": i.scan.image.name}
         for i in items.order_by("pk")

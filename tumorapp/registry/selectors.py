@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from reviews.labels import is_tumour
+from reviews.labels import UNREADABLE, is_tumour
 from reviews.models import Case
 from tumorapp.inference.models import Prediction
 from tumorapp.registry.models import (
@@ -96,7 +96,7 @@ def reviewed_scores(model: ModelVersion) -> tuple[list[float], list[bool]]:
     whose (key) slice ``model`` predicted."""
     rows = Prediction.objects.filter(
         model_version=model.version, scan__case__status=Case.Status.DONE
-    ).exclude(scan__case__final_label="")
+    ).exclude(scan__case__final_label__in=("", UNREADABLE))
     pairs = list(rows.values_list("p_tumor", "scan__case__final_label"))
     return [float(p) for p, _ in pairs], [is_tumour(label) for _, label in pairs]
 
