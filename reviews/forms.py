@@ -59,6 +59,7 @@ class SiteOptionsForm(forms.ModelForm):
             "lease_minutes",
             "escalate_after_minutes",
             "consensus",
+            "allow_colour_images",
         ]
         labels = {
             "double_read_rate": "Share of cases double read (0–1)",
@@ -66,6 +67,8 @@ class SiteOptionsForm(forms.ModelForm):
             "lease_minutes": "Claim lease (minutes)",
             "escalate_after_minutes": "Escalate cases waiting longer than (minutes)",
             "consensus": "The two readers of a disagreement settle it together",
+            "allow_colour_images": "Accept colour images (held out of the worklist until a "
+            "technologist confirms each)",
         }
 
 

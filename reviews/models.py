@@ -55,6 +55,9 @@ class SiteOptions(models.Model):
         default=240, validators=[MinValueValidator(5)]
     )
     consensus = models.CharField(max_length=8, choices=Consensus.choices, default=Consensus.AUTO)
+    # Colour images (photographs, screenshots) are refused at upload unless this is on; then
+    # they are stored but held out of the worklist until a technologist confirms each.
+    allow_colour_images = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -30,11 +30,13 @@ class WorklistFilters:
 
 
 def worklist_for(*, filters: WorklistFilters, limit: int = WORKLIST_PAGE_SIZE) -> list[Case]:
-    """The cases in triage order: one query on the (status, priority, opened_at) index."""
+    """The cases in triage order: one query on the (status, priority, opened_at) index.
+    Colour images held for a technologist's confirmation are not listed yet."""
     if filters.status:
         cases = Case.objects.filter(status=filters.status)
     else:
         cases = Case.objects.exclude(status=Case.Status.DONE)
+    cases = cases.filter(scan__colour_held=False)
     if filters.predicted:
         cases = cases.filter(ai_label=filters.predicted)
     if filters.since:

@@ -190,7 +190,9 @@ def _claimable_by(reader, now) -> Q:
     # A case assigned to another reader waits for them, unless it has been escalated.
     escalated = Q(priority__gte=Case.Band.ESCALATED * 1000, priority__lt=Case.Band.SUSPECTED * 1000)
     mine = Q(assigned_to__isnull=True) | Q(assigned_to=reader) | escalated
-    return free & mine & (first | second | adjudicate)
+    # A colour image the site let in waits for a technologist's confirmation first.
+    confirmed = Q(scan__colour_held=False)
+    return free & mine & confirmed & (first | second | adjudicate)
 
 
 @transaction.atomic
@@ -726,6 +728,7 @@ def site_options_update(
     lease_minutes: int,
     escalate_after_minutes: int,
     consensus: str = SiteOptions.Consensus.AUTO,
+    allow_colour_images: bool = False,
     request=None,
 ) -> SiteOptions:
     """Change the review options of the site; the audit event keeps the old and new values."""
@@ -736,6 +739,7 @@ def site_options_update(
         "lease_minutes",
         "escalate_after_minutes",
         "consensus",
+        "allow_colour_images",
     )
     before = {f: getattr(options, f) for f in fields}
     options.double_read_rate = double_read_rate
@@ -743,6 +747,7 @@ def site_options_update(
     options.lease_minutes = lease_minutes
     options.escalate_after_minutes = escalate_after_minutes
     options.consensus = consensus
+    options.allow_colour_images = allow_colour_images
     options.full_clean()
     options.save()
     after = {f: getattr(options, f) for f in fields}

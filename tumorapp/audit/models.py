@@ -22,6 +22,7 @@ class Action(models.TextChoices):
     USER_PASSWORD_RESET = "user.password_reset", "Forced password reset"
     SESSION_EXPIRED = "auth.session_expired", "Session expired (idle)"
     SCAN_UPLOADED = "scan.uploaded", "Uploaded scan"
+    SCAN_COLOUR_CONFIRMED = "scan.colour_confirmed", "Confirmed a colour image for reading"
     SCAN_VIEWED = "scan.viewed", "Viewed scan"
     SCAN_IMAGE_VIEWED = "scan.image_viewed", "Viewed scan image"
     SCAN_HEATMAP_VIEWED = "scan.heatmap_viewed", "Viewed heat map"

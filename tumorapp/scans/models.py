@@ -78,6 +78,13 @@ class Scan(models.Model):
         max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
     status_reason = models.TextField(blank=True)
+    # A colour image stored because the site allows them (``SiteOptions.allow_colour_images``):
+    # out of the worklist until a technologist confirms it is an image to read.
+    colour_held = models.BooleanField(default=False)
+    colour_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    colour_confirmed_at = models.DateTimeField(null=True, blank=True)
     # DICOM slices only (empty for PNG/JPEG): where the slice sits, the de-identified file
     # (the export), and the 16-bit modality values the viewer windows itself.
     series = models.ForeignKey(

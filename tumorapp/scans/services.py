@@ -8,10 +8,14 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath, PureWindowsPath
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from ml.ood import OODGuard
+from reviews.models import SiteOptions
 from tumorapp.accounts.rules import can_view_scan
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
@@ -65,6 +69,24 @@ def clean_filename(name: str) -> str:
     return printable.strip()[:255]
 
 
+#: Above this mean colour saturation an upload is a colour image, not an MRI slice: the OOD
+#: guard's own line for "MRI is grey" (``ml.ood``).
+COLOUR_SATURATION_LIMIT = OODGuard.max_saturation
+
+
+def _colour_refusal(images: list[IngestedImage]) -> IngestError | None:
+    """A colour image is refused with its reason, unless the site allows colour images."""
+    colour = max((i.colour_saturation for i in images), default=0.0)
+    if colour <= COLOUR_SATURATION_LIMIT or SiteOptions.current().allow_colour_images:
+        return None
+    return IngestError(
+        "colour_image",
+        f"This is a colour image (colour saturation {colour:.2f}; MRI slices are grey, at most "
+        f"{COLOUR_SATURATION_LIMIT:.2f}): a photograph or a screenshot, not a scan. It was "
+        "not stored. Upload the greyscale slice, or ask an admin to allow colour images.",
+    )
+
+
 def scan_upload(*, uploaded_by, filename: str, data: bytes, request=None) -> UploadOutcome:
     """Validate one file and store it as a new scan (one per frame of a multi-frame DICOM
     file, all of them or none), or say why not (never raises on bad input, nor when the
@@ -76,6 +98,10 @@ def scan_upload(*, uploaded_by, filename: str, data: bytes, request=None) -> Upl
     except IngestError as exc:
         logger.info("upload refused (%s) from user %s", exc.code, uploaded_by.pk)
         return UploadOutcome(name, UploadOutcome.REJECTED, error=exc)
+    refusal = _colour_refusal(images)
+    if refusal is not None:
+        logger.info("upload refused (colour_image) from user %s", uploaded_by.pk)
+        return UploadOutcome(name, UploadOutcome.REJECTED, error=refusal)
     try:
         outcomes = _store(uploaded_by=uploaded_by, name=name, images=images, request=request)
     except (StorageError, IntegrityError) as exc:
@@ -265,6 +291,7 @@ def _insert(*, uploaded_by, filename: str, image: IngestedImage, request) -> Sca
         intensity_std=image.intensity_std,
         intensity_p01=image.intensity_p01,
         intensity_p99=image.intensity_p99,
+        colour_held=image.colour_saturation > COLOUR_SATURATION_LIMIT,
         **_dicom_fields(image),
     )
     if scan.status != Scan.Status.QUARANTINED:
@@ -281,8 +308,24 @@ def _insert(*, uploaded_by, filename: str, image: IngestedImage, request) -> Sca
             "width": image.width,
             "height": image.height,
             **({"quarantined": scan.status_reason} if scan.status_reason else {}),
+            **({"colour_held": True} if scan.colour_held else {}),
         },
     )
+    return scan
+
+
+@transaction.atomic
+def scan_confirm_colour(*, scan: Scan, actor, request=None) -> Scan:
+    """A technologist confirms that a colour image held at upload is an image to read: it
+    joins the worklist (its case was opened when the model read it, held until now)."""
+    scan = Scan.objects.select_for_update().get(pk=scan.pk)
+    if not scan.colour_held:
+        raise ValidationError("This image is not held.")
+    scan.colour_held = False
+    scan.colour_confirmed_by = actor
+    scan.colour_confirmed_at = timezone.now()
+    scan.save(update_fields=["colour_held", "colour_confirmed_by", "colour_confirmed_at"])
+    audit_record(action=Action.SCAN_COLOUR_CONFIRMED, actor=actor, request=request, target=scan)
     return scan
 
 

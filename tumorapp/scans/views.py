@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
@@ -13,7 +16,7 @@ from tumorapp.scans.downloads import stored_png_response
 from tumorapp.scans.ingest import accepted_formats
 from tumorapp.scans.models import Scan
 from tumorapp.scans.selectors import latest_prediction, latest_run, scan_detail, scan_list_for
-from tumorapp.scans.services import scan_access_record
+from tumorapp.scans.services import scan_access_record, scan_confirm_colour
 
 SCAN_READERS = (Role.TECHNOLOGIST, Role.RADIOLOGIST, Role.ADMIN)
 
@@ -69,8 +72,25 @@ class ScanDetailView(RoleRequiredMixin, TemplateView):
             label_display=prediction.label.replace("_", " ") if prediction else "",
             probabilities=probabilities,
             pending=scan.status == Scan.Status.QUEUED,
+            can_confirm_colour=self.request.user.has_role(Role.TECHNOLOGIST),
             **kwargs,
         )
+
+
+class ConfirmColourView(RoleRequiredMixin, View):
+    """POST: a technologist confirms a held colour image is an image to read."""
+
+    roles = (Role.TECHNOLOGIST,)
+
+    def post(self, request, public_id):
+        scan = scan_detail(request.user, public_id)
+        try:
+            scan_confirm_colour(scan=scan, actor=request.user, request=request)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, "Confirmed: the image joins the radiologists' worklist.")
+        return redirect("scans:detail", public_id=scan.public_id)
 
 
 class ScanImageView(RoleRequiredMixin, View):

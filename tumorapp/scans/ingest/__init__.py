@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from ml.ood import colour_saturation
+
 if TYPE_CHECKING:
     from tumorapp.scans.ingest.dicom import DicomSlice
 
@@ -72,6 +74,8 @@ class IngestedImage:
     intensity_p01: float
     intensity_p99: float
     dicom: DicomSlice | None = None  # DICOM only: the slice's file, header facts and keys
+    # Mean chroma in [0, 1] (``ml.ood.colour_saturation``): 0 for grey, as MRI is.
+    colour_saturation: float = 0.0
 
 
 _READERS: list[Reader] = []
@@ -165,6 +169,7 @@ def encode_image(
         intensity_p01=float(p01),
         intensity_p99=float(p99),
         dicom=dicom_slice,
+        colour_saturation=colour_saturation(np.asarray(image)) if image.mode == "RGB" else 0.0,
     )
 
 
