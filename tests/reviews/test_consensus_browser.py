@@ -52,7 +52,7 @@ def test_two_readers_reach_consensus_on_the_shared_screen(
         page2 = other.new_page()
         sign_in(page2, live_server, "rad2", next_url=f"/worklist/cases/{case.public_id}/")
         expect(page2.locator(".read-list")).to_contain_text("Glioma")
-        expect(page2.locator("#consensus-proposal")).to_contain_text("Intra-axial")
+        expect(page2.locator("#consensus-note")).to_contain_text("Intra-axial")
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page2.screenshot(path=str(SCREENSHOTS / "consensus.png"))
         page2.click("#consensus-confirm")
