@@ -103,6 +103,10 @@ class Scan(models.Model):
     window_width = models.FloatField(null=True, blank=True)
     # MONOCHROME1: low values are meant to be white, so the viewer starts inverted.
     monochrome1 = models.BooleanField(default=False)
+    # PixelSpacing in mm (between rows, between columns): the viewer's ruler measures in mm
+    # where it is known, in pixels otherwise.
+    pixel_spacing_row = models.FloatField(null=True, blank=True)
+    pixel_spacing_col = models.FloatField(null=True, blank=True)
     deidentification_method = models.CharField(max_length=200, blank=True)
 
     class Meta:

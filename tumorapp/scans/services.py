@@ -208,6 +208,8 @@ def _dicom_fields(image: IngestedImage) -> dict:
         "window_center": info.window_center,
         "window_width": info.window_width,
         "monochrome1": info.monochrome1,
+        "pixel_spacing_row": info.pixel_spacing[0] if info.pixel_spacing else None,
+        "pixel_spacing_col": info.pixel_spacing[1] if info.pixel_spacing else None,
         "deidentification_method": info.deidentification_method,
         "status": Scan.Status.QUARANTINED if info.quarantine_reason else Scan.Status.QUEUED,
         "status_reason": info.quarantine_reason,

@@ -218,3 +218,37 @@ def test_a_monochrome1_slice_is_inverted_for_the_model_and_flagged_for_the_viewe
     assert np.array_equal(a, 255 - b)
     # the 16-bit values stay the modality values: the viewer inverts them on screen
     assert plain.dicom.pixels16_png == inverted.dicom.pixels16_png
+
+
+def test_the_pixel_spacing_is_kept_for_the_viewers_ruler():
+    # given a slice whose header says 0.5 mm between rows and 0.8 mm between columns
+    ds = dicomfiles.identified_dataset()
+    ds.PixelSpacing = [0.5, 0.8]
+    [image] = ingest_slices(dicomfiles.to_bytes(ds), LIMITS)
+    assert image.dicom.pixel_spacing == (0.5, 0.8)
+    # a missing or nonsense spacing gives none: the ruler then measures in pixels
+    del ds.PixelSpacing
+    [image] = ingest_slices(dicomfiles.to_bytes(ds), LIMITS)
+    assert image.dicom.pixel_spacing is None
+    ds.PixelSpacing = [0, 0.8]
+    [image] = ingest_slices(dicomfiles.to_bytes(ds), LIMITS)
+    assert image.dicom.pixel_spacing is None
+
+
+def test_an_enhanced_file_takes_each_frames_own_pixel_spacing():
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    frames = [(-100.0, 1000.0, 400.0), (0.0, 1200.0, 800.0)]
+    ds = pydicom.dcmread(io.BytesIO(enhanced_multi_frame(frames)))
+    ds.PixelSpacing = [9.0, 9.0]  # the top level is read last
+    for item, spacing in zip(ds.PerFrameFunctionalGroupsSequence, ([0.4, 0.4], None), strict=True):
+        if spacing:
+            measures = Dataset()
+            measures.PixelSpacing = spacing
+            item.PixelMeasuresSequence = Sequence([measures])
+    shared = Dataset()
+    shared.PixelSpacing = [1.2, 1.1]
+    ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence = Sequence([shared])
+    slices = ingest_slices(dicomfiles.to_bytes(ds), LIMITS)
+    assert [s.dicom.pixel_spacing for s in slices] == [(0.4, 0.4), (1.2, 1.1)]

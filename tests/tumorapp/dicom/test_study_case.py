@@ -318,3 +318,18 @@ def test_a_slice_with_a_case_of_its_own_from_before_study_cases_keeps_it():
     assert Case.objects.filter(study=study).count() == 0
     legacy.refresh_from_db()
     assert legacy.prediction == newer and legacy.ai_label == "meningioma"
+
+
+@pytest.mark.django_db
+def test_each_slice_carries_its_pixel_spacing_to_the_viewers_ruler(
+    bob, alice, client_for, django_capture_on_commit_callbacks
+):
+    # given a slice whose header says 0.9 mm between rows and 0.7 mm between columns
+    ds = dicomfiles.identified_dataset(instance=1)
+    ds.PixelSpacing = [0.9, 0.7]
+    scan = upload(bob, django_capture_on_commit_callbacks, dicomfiles.to_bytes(ds))
+    # then the slice keeps it, and its button on the review screen gives it to the viewer
+    assert (scan.pixel_spacing_row, scan.pixel_spacing_col) == (0.9, 0.7)
+    case = claim(Case.objects.get(), alice)
+    html = client_for(alice).get(f"/worklist/cases/{case.public_id}/").content.decode()
+    assert 'data-pixel-spacing="0.9 0.7"' in html

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -81,6 +82,9 @@ class DicomSlice:
     window_center: float
     window_width: float
     monochrome1: bool  # low values are white: the viewer starts inverted
+    # PixelSpacing in mm: (between rows, between columns), for the viewer's ruler; None when
+    # the header gives none (or a nonsense one): the ruler then measures in pixels.
+    pixel_spacing: tuple[float, float] | None
     frame_number: int | None  # 1-based, for a frame of a multi-frame file
     instance_number: int | None
     study_uid: str  # de-identified
@@ -108,6 +112,7 @@ def read_slices(data: bytes, limits: Limits) -> list[IngestedImage]:
     vois = [_voi_dataset(ds, frame) for frame in range(frames)]
     values = _modality_values(ds, vois)
     monochrome1 = str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1"
+    spacings = [_pixel_spacing(ds, frame) for frame in range(frames)]  # before de-identifying
     secret = settings.DEID_SECRET.encode()
     try:
         deid = deidentify(ds, secret)
@@ -139,6 +144,7 @@ def read_slices(data: bytes, limits: Limits) -> list[IngestedImage]:
             window_width=width,
             frame_number=index + 1 if frames > 1 else None,
             monochrome1=monochrome1,
+            pixel_spacing=spacings[index],
             study_uid=deid.study_uid,
             series_uid=deid.series_uid,
             patient_key=deid.patient_key,
@@ -349,6 +355,36 @@ def _voi_dataset(ds: Dataset, frame: int = 0) -> Dataset:
                 if keyword in items[0] and keyword not in voi:
                     setattr(voi, keyword, items[0][keyword].value)
     return voi
+
+
+def _pixel_spacing(ds: Dataset, frame: int = 0) -> tuple[float, float] | None:
+    """PixelSpacing (mm between row centres, mm between column centres) of one frame: the
+    frame's own Pixel Measures group, the shared one, then the top level (PS3.3 C.7.6.16.2.1).
+    A missing, malformed or implausible value (not within 0.001-100 mm) gives None."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    groups = [
+        per_frame[frame] if per_frame and frame < len(per_frame) else None,
+        shared[0] if shared else None,
+    ]
+    sources = [
+        group.PixelMeasuresSequence[0]
+        for group in groups
+        if group is not None and group.get("PixelMeasuresSequence")
+    ]
+    sources.append(ds)
+    for source in sources:
+        value = source.get("PixelSpacing")
+        if value is None:
+            continue
+        try:
+            row, col = (float(v) for v in value)
+        except (TypeError, ValueError):
+            return None
+        if all(math.isfinite(v) and 0.001 <= v <= 100 for v in (row, col)):
+            return (row, col)
+        return None
+    return None
 
 
 def _modality_values(ds: Dataset, vois: list[Dataset]) -> np.ndarray:
