@@ -489,6 +489,7 @@
       fitView();
       return;
     }
+    fitCanvas();  // re-aligned on device pixels, should anything above have moved
     const g = geometry();
     const zoom = 1 / g.fit;
     state.panX *= zoom / (g.scale / g.fit);
@@ -590,6 +591,15 @@
   document.getElementById("zoom-native").addEventListener("click", toggleNative);
   document.getElementById("ruler-toggle").addEventListener("click", toggleRuler);
   window.addEventListener("resize", fitCanvas);
+  // The side panel or the toolbar can change the viewer's width without a window resize.
+  if (window.ResizeObserver) {
+    let viewerWidth = viewer.clientWidth;
+    new ResizeObserver(function () {
+      if (viewer.clientWidth === viewerWidth) return;
+      viewerWidth = viewer.clientWidth;
+      fitCanvas();
+    }).observe(viewer);
+  }
   document.getElementById("invert-toggle").addEventListener("click", toggleInvert);
   document.getElementById("heatmap-toggle").addEventListener("click", toggleHeatmap);
   document.getElementById("view-reset").addEventListener("click", reset);

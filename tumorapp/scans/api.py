@@ -143,6 +143,10 @@ class ScanSerializer(serializers.ModelSerializer):
             "window_center": scan.window_center,
             "window_width": scan.window_width,
             "monochrome1": scan.monochrome1,
+            # mm between rows, mm between columns; null when the header gives none
+            "pixel_spacing": [scan.pixel_spacing_row, scan.pixel_spacing_col]
+            if scan.pixel_spacing_row and scan.pixel_spacing_col
+            else None,
             "deidentification_method": scan.deidentification_method,
             "pixels_url": reverse("api-scan-pixels", args=[scan.public_id]),
             "dicom_url": reverse("api-scan-dicom", args=[scan.public_id]),

@@ -86,10 +86,11 @@ def test_a_study_is_read_as_one_case_moving_through_its_slices(
     series.mkdir()
     for instance, index in enumerate((5, 1, 8), start=1):
         data = dicomfiles.from_shared_jpeg(index, instance=instance, window=(2000, 4000))
+        ds = pydicom.dcmread(io.BytesIO(data))
+        ds.PixelSpacing = [0.8, 0.6]  # mm between rows, between columns: the ruler's mm
         if instance == 2:  # low values white: the viewer must show it inverted
-            ds = pydicom.dcmread(io.BytesIO(data))
             ds.PhotometricInterpretation = "MONOCHROME1"
-            data = dicomfiles.to_bytes(ds)
+        data = dicomfiles.to_bytes(ds)
         path = series / f"IM000{instance}"  # PACS exports often have no extension
         path.write_bytes(data)
     (series / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
@@ -148,6 +149,41 @@ def test_a_study_is_read_as_one_case_moving_through_its_slices(
     expect(viewer).to_have_attribute("data-slice", str(key))
     reader.keyboard.press("End")
     expect(viewer).to_have_attribute("data-slice", "3")
+    # and w cycles the window presets
+    slice_canvas = reader.locator("#slice")
+    # (from the reader's own window, the first w is the header's window, in modality units)
+    reader.keyboard.press("w")
+    expect(slice_canvas).to_have_attribute("data-preset", "default")
+    expect(slice_canvas).to_have_attribute("data-window", "4000")
+    expect(slice_canvas).to_have_attribute("data-level", "2000")
+    reader.keyboard.press("w")
+    expect(slice_canvas).to_have_attribute("data-preset", "brain")
+    for _ in range(3):
+        reader.keyboard.press("w")
+    expect(slice_canvas).to_have_attribute("data-preset", "default")
+    expect(slice_canvas).to_have_attribute("data-window", "4000")
+    expect(slice_canvas).to_have_attribute("data-level", "2000")
+    # and shift+arrows pan, where plain arrows move through the slices
+    reader.keyboard.press("Shift+ArrowUp")
+    expect(slice_canvas).to_have_attribute("data-pan-y", "-40")
+    expect(viewer).to_have_attribute("data-slice", "3")
+    # and the ruler measures in mm from the header's pixel spacing: 100 columns are 60 mm
+    reader.keyboard.press("u")
+    expect(slice_canvas).to_have_attribute("data-ruler-unit", "mm")
+    geometry = slice_canvas.evaluate(
+        "c => [c.getBoundingClientRect().left, c.getBoundingClientRect().top,"
+        " Number(c.dataset.originX), Number(c.dataset.originY), Number(c.dataset.scale),"
+        " c.getBoundingClientRect().width / c.width]"
+    )
+    left, top, origin_x, origin_y, scale, css = geometry
+    for column in (20, 120):
+        reader.mouse.click(
+            left + (origin_x + column * scale) * css, top + (origin_y + 30 * scale) * css
+        )
+    length = float(slice_canvas.get_attribute("data-ruler-length"))
+    assert abs(length - 60.0) < 0.5, length
+    reader.keyboard.press("Escape")
+    expect(slice_canvas).to_have_attribute("data-ruler-length", "")
     # and accepting records the slice on screen as the key slice of the read
     reader.keyboard.press("a")
     reader.wait_for_url("**/worklist/")

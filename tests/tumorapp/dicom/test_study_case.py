@@ -322,7 +322,7 @@ def test_a_slice_with_a_case_of_its_own_from_before_study_cases_keeps_it():
 
 @pytest.mark.django_db
 def test_each_slice_carries_its_pixel_spacing_to_the_viewers_ruler(
-    bob, alice, client_for, django_capture_on_commit_callbacks
+    bob, alice, client_for, api_for, django_capture_on_commit_callbacks
 ):
     # given a slice whose header says 0.9 mm between rows and 0.7 mm between columns
     ds = dicomfiles.identified_dataset(instance=1)
@@ -333,3 +333,6 @@ def test_each_slice_carries_its_pixel_spacing_to_the_viewers_ruler(
     case = claim(Case.objects.get(), alice)
     html = client_for(alice).get(f"/worklist/cases/{case.public_id}/").content.decode()
     assert 'data-pixel-spacing="0.9 0.7"' in html
+    # and the scans API gives it
+    body = api_for(bob).get(f"/api/v1/scans/{scan.public_id}/").json()
+    assert body["dicom"]["pixel_spacing"] == [0.9, 0.7]
