@@ -7,6 +7,7 @@ next upload is predicted by the new version."""
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.conf import settings as django_settings
 from django.db.models import F as models_f
 
@@ -22,6 +23,7 @@ from tumorapp.registry.services import (
     comparison_create,
     model_promote,
     model_register,
+    promotion_regressions,
     training_job_create,
 )
 
@@ -107,8 +109,16 @@ def test_corrections_become_a_new_model_that_predicts_the_next_upload(
     held_out = export.counts.get("test", {})
     assert reviewed["candidate"]["n"] == reviewed["baseline"]["n"] == sum(held_out.values())
 
-    # and an admin promotes it
-    model_promote(model=candidate, actor=carol)
+    # and an admin promotes it; a one-epoch candidate on two dozen images may well lose site
+    # sensitivity, in which case the gate refuses it until the admin writes a reason
+    lost = promotion_regressions(model=candidate, baseline=shipped)
+    if lost:
+        with pytest.raises(ValidationError, match="regression"):
+            model_promote(model=candidate, actor=carol)
+        assert candidate.status == ModelVersion.Status.CANDIDATE
+    model_promote(model=candidate, actor=carol, override_reason="End-to-end smoke promotion.")
+    promoted = AuditEvent.objects.filter(action="model.promoted").latest("pk")
+    assert promoted.details.get("gate_overridden", False) == bool(lost)
 
     # then the next upload is predicted by the new version
     path = sorted((TESTING / "glioma_tumor").glob("*.jpg"))[PER_CLASS]
