@@ -61,6 +61,50 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.version} ({self.status})"
 
+    @property
+    def validation_basis(self) -> str:
+        """What the validation figures (``metrics``) were measured on, in words."""
+        return validation_basis(
+            self.card or {}, self.metrics or {}, has_parent=bool(self.parent_id)
+        )
+
+
+def _source_name(source: str) -> str:
+    """``export:export-<12 hex>`` (a training job's unpacked export) as "export <12 hex>"."""
+    if source.startswith("export:"):
+        return "export " + source.removeprefix("export:").removeprefix("export-")
+    return source
+
+
+def validation_basis(card: dict, metrics: dict, *, has_parent: bool) -> str:
+    """ "validation split of <sources, images each>, n=N; <the parent's training images>".
+
+    The sources come from the manifest's ``training.split_counts["val"]`` (source -> class ->
+    images for the pretrained recipe; class -> images for the older CNN, one folder); the
+    parent's images from ``parent_training_images`` (rows kept out of validation and test).
+    """
+    if not metrics.get("n"):
+        return "no validation figures in the manifest"
+    val = ((card.get("training") or {}).get("split_counts") or {}).get("val") or {}
+    if val and all(isinstance(v, dict) for v in val.values()):
+        sources = ", ".join(
+            f"{_source_name(src)} {sum(labels.values())}" for src, labels in sorted(val.items())
+        )
+    else:
+        data = (card.get("training") or {}).get("data") or []
+        sources = ", ".join(str(d).rstrip("/").rsplit("/", 1)[-1] for d in data) or "its data"
+    text = f"validation split of {sources}; n={metrics['n']}"
+    seen = card.get("parent_training_images")
+    if seen:
+        kept = seen.get("rows_kept_out_of_validation_and_test", 0)
+        text += (
+            f"; the parent's training images excluded ({kept} of these data's images kept "
+            "out by hash, near-duplicate and patient)"
+        )
+    elif has_parent or (card.get("training") or {}).get("init_from"):
+        text += "; the parent's training images were not checked (an older manifest)"
+    return text
+
 
 class TrainingJob(models.Model):
     """A retraining run on the worker: ``python -m ml.train`` on exports and the base data
