@@ -41,6 +41,14 @@ def check_storage() -> str:
 CHECKS = {"database": check_database, "broker": check_broker, "storage": check_storage}
 
 
+def dicom_report() -> dict[str, str]:
+    """The DICOM nodes the platform talks to. Informational: a PACS that is down leaves the
+    platform serving (results wait in their job rows), so it does not fail /health/."""
+    from tumorapp.results.destination import destination_health
+
+    return {"destination": destination_health()}
+
+
 def health_report() -> tuple[bool, dict[str, str]]:
     results: dict[str, str] = {}
     healthy = True

@@ -8,7 +8,7 @@ from django.views import defaults
 from django.views.generic import TemplateView
 
 from tumorapp.api.errors import RETRY_AFTER_SECONDS, DatabaseUnavailable
-from tumorapp.core.health import health_report
+from tumorapp.core.health import dicom_report, health_report
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
@@ -18,7 +18,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
 def health(request):
     healthy, checks = health_report()
     return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        {"status": "ok" if healthy else "unavailable", "checks": checks, "dicom": dicom_report()},
         status=200 if healthy else 503,
     )
 

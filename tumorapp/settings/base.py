@@ -462,3 +462,17 @@ if DATASETS_EXPORT_TIME_LIMIT >= CELERY_VISIBILITY_TIMEOUT:
         "DATASETS_EXPORT_TIME_LIMIT: must be below CELERY_VISIBILITY_TIMEOUT "
         f"({DATASETS_EXPORT_TIME_LIMIT} >= {CELERY_VISIBILITY_TIMEOUT})"
     )
+
+# --- Results back to the PACS (tumorapp.results) -----------------------------------------------
+
+# The department's PACS (or its AI results node) that reported cases are sent to as DICOM SRs.
+# No host: nothing is sent and /health/ says so.
+RESULTS_PACS_HOST = env_str("RESULTS_PACS_HOST", "")
+RESULTS_PACS_PORT = env_int("RESULTS_PACS_PORT", 104, minimum=1)
+RESULTS_PACS_AE_TITLE = env_str("RESULTS_PACS_AE_TITLE", "PACS")
+# This platform's AE title when it calls the PACS (the PACS must know it).
+RESULTS_CALLING_AE_TITLE = env_str("RESULTS_CALLING_AE_TITLE", "NEUROTRIAGE")
+RESULTS_PACS_TIMEOUT = env_float("RESULTS_PACS_TIMEOUT", 10.0)
+for _name in ("RESULTS_PACS_AE_TITLE", "RESULTS_CALLING_AE_TITLE"):
+    if not 0 < len(globals()[_name].strip()) <= 16:
+        raise ImproperlyConfigured(f"{_name}: an AE title has 1 to 16 characters")

@@ -10,6 +10,7 @@ def test_health_reports_every_dependency(client):
     assert response.json() == {
         "status": "ok",
         "checks": {"database": "ok", "broker": "ok", "storage": "ok"},
+        "dicom": {"destination": "not configured"},
     }
 
 
