@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local PostgreSQL and Redis (Debian packages) if they are installed but stopped,
-# and installs the Debian packages the tests drive (Chromium, docker-compose, Orthanc) if missing.
+# and installs the Debian packages the tests drive (Chromium, docker-compose, and Orthanc as the
+# test PACS: tests/pacs/orthanc.py starts private instances of it) if missing.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -8,7 +9,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
-command -v Orthanc >/dev/null || missing+=(orthanc)  # the PACS the DICOM tests talk to
+[ -x /usr/sbin/Orthanc ] || command -v Orthanc >/dev/null || missing+=(orthanc)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]} from Debian's packages"
   as_root apt-get update -qq
