@@ -7,8 +7,8 @@ next upload is predicted by the new version."""
 from pathlib import Path
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.conf import settings as django_settings
+from django.core.exceptions import ValidationError
 from django.db.models import F as models_f
 
 from reviews.models import Case
