@@ -8,7 +8,7 @@ def destination_is(settings):
     def point_at(orthanc):
         settings.RESULTS_PACS_HOST = "127.0.0.1"
         settings.RESULTS_PACS_PORT = orthanc.dicom_port
-        settings.RESULTS_PACS_AE_TITLE = orthanc.ae_title
+        settings.RESULTS_PACS_AE_TITLE = orthanc.aet
 
     return point_at
 
