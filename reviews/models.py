@@ -58,6 +58,10 @@ class SiteOptions(models.Model):
     # Colour images (photographs, screenshots) are refused at upload unless this is on; then
     # they are stored but held out of the worklist until a technologist confirms each.
     allow_colour_images = models.BooleanField(default=False)
+    # Studies received over DICOM keep their clinical link (tumorapp.clinical: accession,
+    # patient ID, original UIDs, encrypted) so results can go back to the patient's study.
+    # Off: everything is de-identified and nothing links back, as for uploads.
+    clinical_link = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

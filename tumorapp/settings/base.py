@@ -7,12 +7,15 @@ to Redis with separate workers, STORAGE_BACKEND=s3 to S3-compatible object stora
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from tumorapp.env import (
@@ -66,6 +69,8 @@ INSTALLED_APPS = [
     "tumorapp.quality",
     "tumorapp.datasets",
     "tumorapp.registry",
+    "tumorapp.pacs",
+    "tumorapp.clinical",
 ]
 
 MIDDLEWARE = [
@@ -476,3 +481,59 @@ RESULTS_PACS_TIMEOUT = env_float("RESULTS_PACS_TIMEOUT", 10.0)
 for _name in ("RESULTS_PACS_AE_TITLE", "RESULTS_CALLING_AE_TITLE"):
     if not 0 < len(globals()[_name].strip()) <= 16:
         raise ImproperlyConfigured(f"{_name}: an AE title has 1 to 16 characters")
+
+# --- The DICOM receiver (tumorapp.pacs) and the clinical link (tumorapp.clinical) ----------------
+
+# ``manage.py dicom_receiver``: a C-STORE SCP for studies routed from the PACS or a scanner.
+DICOM_RECEIVER_AE_TITLE = env_str("DICOM_RECEIVER_AE_TITLE", "NEUROTRIAGE")
+DICOM_RECEIVER_BIND = env_str("DICOM_RECEIVER_BIND", "127.0.0.1")
+DICOM_RECEIVER_PORT = env_int("DICOM_RECEIVER_PORT", 11112, minimum=1)
+# Calling AE titles that may send (the PACS, scanners). Empty: the receiver will not start.
+DICOM_RECEIVER_ALLOWED_AE_TITLES = env_list("DICOM_RECEIVER_ALLOWED_AE_TITLES", [])
+# Peer addresses or networks (CIDR) that may connect; empty: any address (the AE titles
+# still apply). A refused peer's connection is closed before any association.
+DICOM_RECEIVER_ALLOWED_ADDRESSES = env_list("DICOM_RECEIVER_ALLOWED_ADDRESSES", [])
+DICOM_RECEIVER_MAX_ASSOCIATIONS = env_int("DICOM_RECEIVER_MAX_ASSOCIATIONS", 4, minimum=1)
+# An instance larger than this is refused (status 0xA700); the upload limit by default.
+DICOM_RECEIVER_MAX_INSTANCE_BYTES = env_int(
+    "DICOM_RECEIVER_MAX_INSTANCE_BYTES", SCAN_UPLOAD_MAX_FILE_BYTES, minimum=1024
+)
+# Seconds without a message before an association is aborted (ACSE, DIMSE and network).
+DICOM_RECEIVER_TIMEOUT = env_float("DICOM_RECEIVER_TIMEOUT", 30.0)
+# A received study becomes a case once no instance of it has arrived for this long.
+DICOM_STUDY_QUIET_SECONDS = env_float("DICOM_STUDY_QUIET_SECONDS", 60.0)
+for _title in (DICOM_RECEIVER_AE_TITLE, *DICOM_RECEIVER_ALLOWED_AE_TITLES):
+    if not 0 < len(_title.strip()) <= 16:
+        raise ImproperlyConfigured(
+            "DICOM_RECEIVER_AE_TITLE, DICOM_RECEIVER_ALLOWED_AE_TITLES: an AE title has 1 to 16 "
+            f"characters, got {_title!r}"
+        )
+try:
+    DICOM_RECEIVER_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(item, strict=False) for item in DICOM_RECEIVER_ALLOWED_ADDRESSES
+    ]
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"DICOM_RECEIVER_ALLOWED_ADDRESSES: {_exc}") from _exc
+if DICOM_RECEIVER_TIMEOUT <= 0 or DICOM_STUDY_QUIET_SECONDS < 0:
+    raise ImproperlyConfigured(
+        "DICOM_RECEIVER_TIMEOUT must be positive and DICOM_STUDY_QUIET_SECONDS not negative"
+    )
+
+# The Fernet key(s) that encrypt the clinical link (original UIDs, accession number, patient
+# ID and name, study date) at rest: comma-separated, the first encrypts, all decrypt (to
+# rotate, put the new key first). Production requires it; here a key derived from the secret
+# key lets the embedded site run.
+CLINICAL_LINK_KEYS = env_list("CLINICAL_LINK_KEY", []) or [
+    base64.urlsafe_b64encode(
+        hashlib.sha256(f"tumorapp.clinical:{SECRET_KEY}".encode()).digest()
+    ).decode()
+]
+try:
+    for _key in CLINICAL_LINK_KEYS:
+        Fernet(_key)
+except ValueError as _exc:
+    raise ImproperlyConfigured(
+        "CLINICAL_LINK_KEY: each key must be a Fernet key (32 url-safe base64-encoded bytes; "
+        "make one with python -c 'from cryptography.fernet import Fernet; "
+        "print(Fernet.generate_key().decode())')"
+    ) from _exc

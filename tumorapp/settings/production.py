@@ -10,6 +10,8 @@ DEBUG = False
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 # Never derived from the secret key here: rotating that key must not re-key the pseudonyms.
 DEID_SECRET = env_str("DEID_SECRET")
+# The clinical link's encryption key: required, never derived (checked in base as a Fernet key).
+env_str("CLINICAL_LINK_KEY")
 
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 # The site sits behind a TLS-terminating proxy that sets this header.

@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tumorapp")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+# A fixed clinical-link key, so tests can read what another test process encrypted.
+os.environ.setdefault("CLINICAL_LINK_KEY", "dGVzdC1jbGluaWNhbC1saW5rLWtleS0zMi1ieXRlcyE=")
 
 from tumorapp.settings.base import *  # noqa: E402, F403
 

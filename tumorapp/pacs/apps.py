@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PacsConfig(AppConfig):
+    name = "tumorapp.pacs"
+    label = "pacs"
+    verbose_name = "DICOM network"
