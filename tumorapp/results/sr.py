@@ -12,6 +12,7 @@ sent twice with different content.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from io import BytesIO
 
 import highdicom as hd
@@ -139,13 +140,17 @@ def build_report(
     instance_number: int = 1,
     supersedes: InstanceRef | None = None,
     institution_name: str | None = None,
+    content_datetime: datetime | None = None,
 ) -> hd.sr.ComprehensiveSR:
-    """The SR for one report of a case (``supersedes``: the SR an amendment replaces)."""
+    """The SR for one report of a case (``supersedes``: the SR an amendment replaces).
+
+    ``content_datetime`` fixes the content date and time (else now), so that the same
+    report built again for a retry is the same object."""
     if supersedes is not None and supersedes.sop_instance_uid == sop_instance_uid:
         raise ValueError("An amendment needs a new SOP Instance UID.")
     if not 0.0 <= float(finding.p_tumour) <= 1.0:
         raise ValueError("P(tumour) must lie between 0 and 1.")
-    return hd.sr.ComprehensiveSR(
+    report = hd.sr.ComprehensiveSR(
         evidence=[_reference(study, key_image)],
         content=_content(finding, key_image, supersedes is not None),
         series_instance_uid=series_instance_uid,
@@ -160,6 +165,15 @@ def build_report(
         transfer_syntax_uid=ExplicitVRLittleEndian,
         series_description=SERIES_DESCRIPTION,
     )
+    if content_datetime is not None:
+        report.ContentDate = content_datetime.strftime("%Y%m%d")
+        report.ContentTime = content_datetime.strftime("%H%M%S")
+        report.SeriesDate, report.SeriesTime = report.ContentDate, report.ContentTime
+        report.InstanceCreationDate = report.ContentDate
+        report.InstanceCreationTime = report.ContentTime
+        for equipment in report.get("ContributingEquipmentSequence", []):
+            equipment.ContributionDateTime = content_datetime.strftime("%Y%m%d%H%M%S")
+    return report
 
 
 def new_uid() -> str:

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "tumorapp.registry",
     "tumorapp.pacs",
     "tumorapp.clinical",
+    "tumorapp.results",
 ]
 
 MIDDLEWARE = [

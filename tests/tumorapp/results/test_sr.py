@@ -155,3 +155,25 @@ def test_a_probability_outside_zero_to_one_is_refused(study, key_image):
             sop_instance_uid=sr.new_uid(),
             series_instance_uid=sr.new_uid(),
         )
+
+
+def test_the_same_report_built_again_for_a_retry_is_the_same_object(study, key_image):
+    from datetime import datetime
+
+    when = datetime(2026, 12, 5, 14, 30, 15)
+    build = lambda: sr.to_bytes(  # noqa: E731
+        sr.build_report(
+            study=study,
+            key_image=key_image,
+            finding=FINDING,
+            sop_instance_uid="2.25.1234",
+            series_instance_uid="2.25.5678",
+            content_datetime=when,
+        )
+    )
+
+    first = build()
+
+    assert build() == first
+    assert sr.from_bytes(first).ContentDate == "20261205"
+    assert sr.from_bytes(first).ContentTime == "143015"
