@@ -35,10 +35,11 @@ class NextCaseApi(APIView):
 
     @extend_schema(request=None, responses={200: NextCaseOut, 204: None})
     def post(self, request):
-        case = services.case_claim_next(reader=request.user, request=request)
+        options = SiteOptions.current()
+        case = services.case_claim_next(reader=request.user, request=request, options=options)
         if case is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        hidden = services.ai_is_hidden(case=case, options=SiteOptions.current())
+        hidden = services.ai_is_hidden(case=case, options=options)
         return Response(
             {
                 "case": CaseSerializer(case).data,
@@ -75,11 +76,8 @@ class SubmitReviewApi(APIView):
         },
     )
     def post(self, request, public_id):
-        case = (
-            Case.objects.select_related("prediction")
-            .filter(public_id=public_id, claimed_by=request.user)
-            .first()
-        )
+        # The service locks the row and reads it again (with its prediction).
+        case = Case.objects.filter(public_id=public_id, claimed_by=request.user).first()
         if case is None:
             return _replay(request, public_id)
         body = ReviewInSerializer(data=request.data)

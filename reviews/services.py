@@ -196,26 +196,32 @@ def _claimable_by(reader, now) -> Q:
 
 
 @transaction.atomic
-def case_claim_next(*, reader, request=None) -> Case | None:
+def case_claim_next(*, reader, request=None, options: SiteOptions | None = None) -> Case | None:
     """Hand ``reader`` the most urgent case nobody holds, under a lease.
 
-    1. A reader holding an unexpired claim gets that case back (one case at a time).
+    1. A reader holding an unexpired claim gets that case back (one case at a time). The
+       same small query says whether any open case is assigned to them.
     2. Otherwise lock the first free case in triage order, skipping rows other readers are
        locking right now (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
        writers), so two readers can never be handed the same case. Cases assigned to the
        reader come first; cases assigned to someone else are skipped unless escalated.
        Cases the reader skipped come only after every other, the longest-skipped first.
     3. Record the claim with its lease and audit it.
+
+    ``options`` saves a query when the caller has already read the site options.
     """
     now = timezone.now()
-    held = (
-        Case.objects.select_related("scan", "prediction")
-        .filter(claimed_by=reader, lease_expires_at__gte=now)
+    # Ids and claims only (cheap to build): most readers hold nothing and have no own queue.
+    mine = list(
+        Case.objects.filter(Q(claimed_by=reader) | Q(assigned_to=reader))
         .exclude(status=Case.Status.DONE)
-        .first()
+        .values_list("pk", "claimed_by_id", "lease_expires_at", "assigned_to_id")
+        .order_by("priority", "opened_at")
     )
-    if held is not None:
-        return held
+    held = [pk for pk, by, lease, _ in mine if by == reader.pk and lease and lease >= now]
+    if held:
+        return Case.objects.select_related("scan", "prediction").get(pk=held[0])
+    own_queue = any(to == reader.pk for *_, to in mine)
     claimable = (
         Case.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("scan", "prediction")
@@ -224,9 +230,10 @@ def case_claim_next(*, reader, request=None) -> Case | None:
     )
     skipped = CaseSkip.objects.filter(case=OuterRef("pk"), reader=reader)
     fresh = claimable.exclude(Exists(skipped))
-    # The reader's own queue (cases assigned to them) first, then everyone's, then skipped.
+    # The reader's own queue (cases assigned to them, if any) first, then everyone's, then
+    # the ones they skipped.
     case = (
-        fresh.filter(assigned_to=reader).first()
+        (own_queue and fresh.filter(assigned_to=reader).first())
         or fresh.first()
         or claimable.annotate(skipped_at=Subquery(skipped.values("skipped_at")[:1]))
         .order_by("skipped_at", "priority", "opened_at")
@@ -234,12 +241,15 @@ def case_claim_next(*, reader, request=None) -> Case | None:
     )
     if case is None:
         return None
-    return _claim(case=case, reader=reader, now=now, request=request)
+    return _claim(case=case, reader=reader, now=now, request=request, options=options)
 
 
-def _claim(*, case: Case, reader, now, request, picked: bool = False) -> Case:
+def _claim(
+    *, case: Case, reader, now, request, picked: bool = False, options: SiteOptions | None = None
+) -> Case:
+    options = options or SiteOptions.current()
     case.claimed_by = reader
-    case.lease_expires_at = now + timedelta(minutes=SiteOptions.current().lease_minutes)
+    case.lease_expires_at = now + timedelta(minutes=options.lease_minutes)
     case.blind_label = ""
     case.save(update_fields=["claimed_by", "lease_expires_at", "blind_label"])
     details = {"status": case.status}
@@ -302,7 +312,8 @@ def _unclaim(case: Case) -> None:
 
 
 def _locked_claim(*, case: Case, reader) -> Case:
-    case = Case.objects.select_for_update().get(pk=case.pk)
+    # With its prediction: a read checks the AI's confidence (no second query for it).
+    case = Case.objects.select_for_update(of=("self",)).select_related("prediction").get(pk=case.pk)
     if case.claimed_by_id != reader.pk:
         raise PermissionDenied("This case is not claimed by you.")
     if case.status == Case.Status.DONE:
