@@ -38,3 +38,40 @@ def orthanc_for(tmp_path):
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def media_dir(settings, tmp_path):
+    """The files of this test, shared with the processes it starts."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": root, "file_permissions_mode": 0o640},
+        },
+    }
+    return root
+
+
+@pytest.fixture
+def platform(media_dir, tmp_path):
+    """Starts the platform's processes (receiver, worker) for a transactional test; stops
+    them all, and empties the test broker, at the end."""
+    import redis
+    from django.conf import settings
+
+    from tests.pacs.processes import Processes
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.flushdb()
+    processes = Processes(media_dir, logs)
+    try:
+        yield processes
+    finally:
+        processes.stop_all()
+        broker.flushdb()

@@ -60,6 +60,8 @@ class Action(models.TextChoices):
     RESCORE_STARTED = "model.rescore_started", "Started re-scoring"
     OPERATING_POINT_APPLIED = "model.operating_point_applied", "Applied a site operating point"
     STORAGE_SWEPT = "storage.swept", "Deleted orphaned stored files"
+    CLINICAL_LINK_VIEWED = "clinical.viewed", "Viewed patient identifiers (clinical link)"
+    DICOM_STUDY_COMPLETE = "dicom.study_complete", "Received DICOM study complete"
 
 
 class AuditEventQuerySet(models.QuerySet):

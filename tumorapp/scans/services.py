@@ -87,11 +87,17 @@ def _colour_refusal(images: list[IngestedImage]) -> IngestError | None:
     )
 
 
-def scan_upload(*, uploaded_by, filename: str, data: bytes, request=None) -> UploadOutcome:
+def scan_upload(
+    *, uploaded_by, filename: str, data: bytes, request=None, hold: bool = False
+) -> UploadOutcome:
     """Validate one file and store it as a new scan (one per frame of a multi-frame DICOM
     file, all of them or none), or say why not (never raises on bad input, nor when the
     store or the database refuses the write). The same bytes uploaded again are reported as
-    a duplicate, not stored twice."""
+    a duplicate, not stored twice.
+
+    ``hold``: store the slices without queueing their prediction yet (a study arriving over
+    DICOM is predicted once it is complete: tumorapp.pacs.services.received_studies_finalise
+    queues them with ``scans_release_held``)."""
     name = clean_filename(filename)
     try:
         images = ingest_slices(data, upload_limits())
@@ -103,7 +109,9 @@ def scan_upload(*, uploaded_by, filename: str, data: bytes, request=None) -> Upl
         logger.info("upload refused (colour_image) from user %s", uploaded_by.pk)
         return UploadOutcome(name, UploadOutcome.REJECTED, error=refusal)
     try:
-        outcomes = _store(uploaded_by=uploaded_by, name=name, images=images, request=request)
+        outcomes = _store(
+            uploaded_by=uploaded_by, name=name, images=images, request=request, hold=hold
+        )
     except (StorageError, IntegrityError) as exc:
         logger.warning("upload from user %s not stored, nothing kept: %r", uploaded_by.pk, exc)
         return UploadOutcome(name, UploadOutcome.REJECTED, error=STORE_FAILED, slices=len(images))
@@ -111,7 +119,9 @@ def scan_upload(*, uploaded_by, filename: str, data: bytes, request=None) -> Upl
     return replace(created[0] if created else outcomes[0], slices=len(outcomes))
 
 
-def _store(*, uploaded_by, name: str, images: list[IngestedImage], request) -> list[UploadOutcome]:
+def _store(
+    *, uploaded_by, name: str, images: list[IngestedImage], request, hold: bool = False
+) -> list[UploadOutcome]:
     """The slices of one file, all or none:
 
     1. Write the files of the slices not on file yet; a file already stored is left alone.
@@ -135,6 +145,7 @@ def _store(*, uploaded_by, name: str, images: list[IngestedImage], request) -> l
                     image=image,
                     request=request,
                     written=written,
+                    hold=hold,
                 )
                 for image in images
             ]
@@ -144,13 +155,19 @@ def _store(*, uploaded_by, name: str, images: list[IngestedImage], request) -> l
 
 
 def _insert_or_find(
-    *, uploaded_by, name: str, image: IngestedImage, request, written: list[str]
+    *, uploaded_by, name: str, image: IngestedImage, request, written: list[str], hold: bool
 ) -> UploadOutcome:
     existing = Scan.objects.filter(sha256=image.sha256).first()
     if existing is None:
         try:
             with transaction.atomic():
-                scan = _insert(uploaded_by=uploaded_by, filename=name, image=image, request=request)
+                scan = _insert(
+                    uploaded_by=uploaded_by,
+                    filename=name,
+                    image=image,
+                    request=request,
+                    hold=hold,
+                )
         except IntegrityError:
             # Someone stored the same bytes between our check and our insert: their scan
             # names the same content-hashed keys, so a later failure must not delete them.
@@ -277,9 +294,11 @@ def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=Non
         raise
 
 
-def _insert(*, uploaded_by, filename: str, image: IngestedImage, request) -> Scan:
-    """The rows of one stored slice: its scan, its queued run (unless quarantined) and the
-    audit event. The caller holds the transaction and owns the files."""
+def _insert(
+    *, uploaded_by, filename: str, image: IngestedImage, request, hold: bool = False
+) -> Scan:
+    """The rows of one stored slice: its scan, its queued run (unless quarantined or held)
+    and the audit event. The caller holds the transaction and owns the files."""
     scan = Scan.objects.create(
         uploaded_by=uploaded_by,
         original_filename="" if image.dicom is not None else filename,
@@ -296,7 +315,7 @@ def _insert(*, uploaded_by, filename: str, image: IngestedImage, request) -> Sca
         colour_held=image.colour_saturation > COLOUR_SATURATION_LIMIT,
         **_dicom_fields(image),
     )
-    if scan.status != Scan.Status.QUARANTINED:
+    if scan.status != Scan.Status.QUARANTINED and not hold:
         run_create(scan=scan)
     audit_record(
         action=Action.SCAN_UPLOADED,
@@ -314,6 +333,16 @@ def _insert(*, uploaded_by, filename: str, image: IngestedImage, request) -> Sca
         },
     )
     return scan
+
+
+def scans_release_held(*, scans) -> int:
+    """Queue the prediction of held slices (stored with ``hold``: no run yet, not
+    quarantined); returns how many. Inside the caller's transaction."""
+    released = 0
+    for scan in scans.filter(status=Scan.Status.QUEUED, runs__isnull=True).distinct():
+        run_create(scan=scan)
+        released += 1
+    return released
 
 
 @transaction.atomic

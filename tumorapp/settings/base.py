@@ -316,6 +316,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "inference.predict_run": {"queue": "inference"},
     "inference.sweep_runs": {"queue": "default"},
     "reviews.escalate_cases": {"queue": "default"},
+    "pacs.finalise_received_studies": {"queue": "default"},
     "quality.refresh": {"queue": "default"},
     "datasets.build_export": {"queue": "default"},
     # Training and comparisons load TensorFlow and hold the CPU for minutes: their own queue.
@@ -329,6 +330,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "inference.sweep_runs",
         "schedule": env_int("INFERENCE_SWEEP_SECONDS", 60, minimum=1),
     },
+    # Received DICOM studies quiet for DICOM_STUDY_QUIET_SECONDS become cases (the receiver
+    # does this too; beat covers the time it is down).
+    "pacs-finalise": {"task": "pacs.finalise_received_studies", "schedule": 30},
     # Cases waiting longer than the site's limit move to the top of the worklist.
     "reviews-escalate": {"task": "reviews.escalate_cases", "schedule": 60},
     # Quality figures are rolled up per day so the dashboard never scans every reviewed case.
