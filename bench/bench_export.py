@@ -172,13 +172,14 @@ def build(n: int) -> int:
 
 
 def child(export_id: int) -> None:
-    """The worker's side: one export_build, figures as JSON on stdout."""
+    """The worker's side: one export task (claim, heartbeat, export_build), figures as JSON
+    on stdout."""
     from tumorapp.datasets.models import DatasetExport
-    from tumorapp.datasets.services import export_build
+    from tumorapp.datasets.tasks import build_export
 
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    export_build(export_id=export_id)
+    build_export.apply(args=[export_id])
     seconds = time.perf_counter() - started
     export = DatasetExport.objects.get(pk=export_id)
     print(

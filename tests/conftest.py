@@ -95,6 +95,12 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture(autouse=True)
+def _job_scratch(settings, tmp_path):
+    """Jobs build what they have not published yet in a folder of the test's own."""
+    settings.JOBS_SCRATCH_DIR = tmp_path / "job-scratch"
+
+
+@pytest.fixture(autouse=True)
 def _fake_predictor(settings):
     """Unit tests predict with a fast stand-in (no TensorFlow); integration tests start
     worker processes, which load whatever predictor their environment names."""

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 
 from celery import Task
+from django.apps import apps
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 
@@ -29,11 +30,28 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def enqueue(task: Task, *args, **kwargs) -> None:
+def enqueue(task: Task | str, *args, **kwargs) -> None:
+    """Send ``task`` (a task or its registered name) once the surrounding transaction
+    commits. A name is resolved when sent, so a service never imports the task module."""
     transaction.on_commit(partial(_send, task, args, kwargs))
 
 
-def _send(task: Task, args: tuple, kwargs: dict) -> Future | None:
+def task_named(name: str) -> Task:
+    """The registered task of that name, importing the apps' ``tasks`` modules the first
+    time (a web process imports none of them otherwise). Celery's own
+    ``import_default_modules`` is not used: under Django it re-runs setup and the checks."""
+    from celery import current_app
+
+    if name not in current_app.tasks:
+        current_app.loader.autodiscover_tasks(
+            [config.name for config in apps.get_app_configs()], "tasks"
+        )
+    return current_app.tasks[name]
+
+
+def _send(task: Task | str, args: tuple, kwargs: dict) -> Future | None:
+    if isinstance(task, str):
+        task = task_named(task)
     if runs_in_background(task):
         return _background_pool().submit(_run, task, args, kwargs)
     task.apply_async(args=args, kwargs=kwargs)

@@ -5,19 +5,17 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from tumorapp.core.jobs import Job, JobStatus
 from tumorapp.scans.models import Scan
 
 
-class DatasetExport(models.Model):
-    """A job row and, once it succeeded, an immutable zip: ImageFolder images, a manifest
-    (CSV and JSONL) and a dataset card. ``version_id`` hashes the sorted (sha256, label)
-    list, so two exports of the same images with the same labels share it."""
+class DatasetExport(Job):
+    """A job row (tumorapp.core.jobs) and, once it succeeded, an immutable zip: ImageFolder
+    images, a manifest (CSV and JSONL) and a dataset card. ``version_id`` hashes the sorted
+    (sha256, label) list, so two exports of the same images with the same labels share it."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
+    task_name = "datasets.build_export"
 
     class Correction(models.TextChoices):
         ANY = "any", "All reviewed cases"
@@ -25,9 +23,6 @@ class DatasetExport(models.Model):
         CONFIRMED = "confirmed", "Only cases where the final label equals the AI"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
-    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -44,10 +39,6 @@ class DatasetExport(models.Model):
     # Progress and outcome.
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     version_id = models.CharField(max_length=64, blank=True, db_index=True)
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
@@ -58,7 +49,7 @@ class DatasetExport(models.Model):
     file = models.FileField(max_length=200, blank=True)
     size_bytes = models.PositiveBigIntegerField(default=0)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

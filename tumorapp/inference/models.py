@@ -2,40 +2,30 @@ import uuid
 
 from django.db import models
 
+from tumorapp.core.jobs import Job, JobStatus
 from tumorapp.scans.models import Scan
 
 
-class InferenceRun(models.Model):
-    """A job row: one attempt history of predicting one scan with one model version.
+class InferenceRun(Job):
+    """A job row (tumorapp.core.jobs): the attempt history of predicting one scan with one
+    model version. Its lease and attempts are INFERENCE_LEASE_SECONDS and
+    INFERENCE_MAX_ATTEMPTS; it was queued at ``queued_at``."""
 
-    A worker claims it with a conditional UPDATE (queued -> running) that must change exactly
-    one row; a stale running row (worker killed) is re-claimed after its lease expires.
-    """
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
+    task_name = "inference.predict_run"
+    lease_setting = "INFERENCE_LEASE_SECONDS"
+    attempts_setting = "INFERENCE_MAX_ATTEMPTS"
+    claim_related = ("scan",)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="runs")
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
-    )
     model_version = models.CharField(max_length=64, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
-    worker = models.CharField(max_length=200, blank=True)
+    created_at = None
     queued_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ["-queued_at"]
-        indexes = [models.Index(fields=["status", "lease_expires_at"])]
 
     def __str__(self) -> str:
         return f"InferenceRun {self.public_id} ({self.status})"

@@ -1,10 +1,9 @@
-"""Inference runs: create, claim, execute, record, fail, sweep.
+"""Inference runs: create, execute, record, fail.
 
-A run is a job row. A worker claims it with a conditional UPDATE that changes exactly one
-row (queued -> running, or running past its lease -> running); every claim counts as an
-attempt, and the claim after the last allowed attempt marks the run failed instead, so an
-input that kills its worker each time is given up on. The sweeper re-sends runs whose lease
-ran out (lost message, dead worker, broker down at upload time).
+A run is a job row of the job kernel (tumorapp.core.jobs): the task claims it (every claim
+counts as an attempt, and the claim after the last allowed attempt fails the run instead,
+so an input that kills its worker each time is given up on), and the kernel's sweeper
+re-sends runs whose lease ran out (lost message, dead worker, broker down at upload time).
 """
 
 from __future__ import annotations
@@ -12,19 +11,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from reviews.services import case_open_for_prediction
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
-from tumorapp.core.queue import enqueue
+from tumorapp.core.jobs import TRANSIENT_ERRORS, UNFINISHED, JobRefused, job_submit, job_succeed
 from tumorapp.inference.models import InferenceRun, Prediction
 from tumorapp.inference.predictor import get_predictor
 from tumorapp.registry.selectors import effective_threshold
@@ -33,101 +30,33 @@ from tumorapp.scans.models import Scan
 logger = logging.getLogger(__name__)
 
 Status = InferenceRun.Status
-_UNFINISHED = (Status.QUEUED, Status.RUNNING)
-#: Failures worth another attempt: the database, storage or network hiccuped, not the input.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    ConnectionError,
-    TimeoutError,
-)
 
 
-class TransientInferenceError(Exception):
-    """Raised after a run was released back to the queue; the task retries with backoff."""
-
-
-class PredictionRefused(Exception):
+class PredictionRefused(JobRefused):
     """This run cannot succeed by trying again; the message is the reason shown to users."""
-
-
-def _lease() -> timedelta:
-    return timedelta(seconds=settings.INFERENCE_LEASE_SECONDS)
 
 
 def run_create(*, scan: Scan) -> InferenceRun:
     """Queue a prediction of ``scan``; the task is sent only if the caller's transaction
     commits. For a queued run the lease says when the sweeper may send it again."""
-    run = InferenceRun.objects.create(scan=scan, lease_expires_at=timezone.now() + _lease())
-    _send(run.pk)
+    run = InferenceRun.objects.create(
+        scan=scan, lease_expires_at=timezone.now() + InferenceRun.lease()
+    )
+    job_submit(run)
     return run
 
 
-def _send(run_id: int) -> None:
-    from tumorapp.inference.tasks import predict_run
+def run_execute(*, run: InferenceRun) -> Prediction | None:
+    """Predict a claimed run's scan and store the result. Idempotent: a second result for
+    the same scan and model version is never written.
 
-    enqueue(predict_run, run_id)
-
-
-def _claimable(now) -> Q:
-    return Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lt=now)
-
-
-def run_claim(*, run_id: int, worker: str) -> InferenceRun | None:
-    """Claim a run for this worker, or return None when it is not this worker's to run
-    (done, held by a live worker, or given up on: see the module docstring)."""
-    now = timezone.now()
-    claimed = InferenceRun.objects.filter(
-        _claimable(now), pk=run_id, attempts__lt=settings.INFERENCE_MAX_ATTEMPTS
-    ).update(
-        status=Status.RUNNING,
-        attempts=F("attempts") + 1,
-        started_at=now,
-        lease_expires_at=now + _lease(),
-        worker=worker[:200],
-    )
-    if claimed:
-        return InferenceRun.objects.select_related("scan").get(pk=run_id)
-    exhausted = (
-        InferenceRun.objects.filter(
-            _claimable(now), pk=run_id, attempts__gte=settings.INFERENCE_MAX_ATTEMPTS
-        )
-        .values_list("attempts", flat=True)
-        .first()
-    )
-    if exhausted is not None:
-        run_fail(
-            run_id=run_id,
-            reason=f"Gave up after {exhausted} attempts: the worker stopped or failed each time.",
-        )
-    return None
-
-
-def run_execute(*, run_id: int, worker: str) -> Prediction | None:
-    """Claim the run, predict its scan, store the result. Idempotent: a second delivery of
-    the same run finds nothing to claim, and a second result for the same scan and model
-    version is never written.
-
-    A bad image, a missing file or a model that cannot load fails the run at once with the
-    reason; database or network trouble releases it and raises TransientInferenceError so
-    the task retries with backoff.
+    A bad image, a missing file or a model that cannot load raises PredictionRefused (the
+    run fails at once with the reason); database or network trouble propagates, and the
+    task releases the run and retries with backoff (tumorapp.core.jobs.JobTask).
     """
-    run = run_claim(run_id=run_id, worker=worker)
-    if run is None:
-        logger.info("inference run %s: nothing to claim", run_id)
-        return None
-    try:
-        result, timings = _predict(run)
-        heatmap_key = _store_heatmap(getattr(result, "overlay_png", None))
-        return prediction_record(
-            run_id=run.pk, result=result, heatmap_key=heatmap_key, timings=timings
-        )
-    except TRANSIENT_ERRORS as exc:
-        run_release(run_id=run.pk, worker=run.worker, error=f"{type(exc).__name__}: {exc}")
-        raise TransientInferenceError(str(exc)) from exc
-    except PredictionRefused as exc:
-        run_fail(run_id=run.pk, reason=str(exc))
-        return None
+    result, timings = _predict(run)
+    heatmap_key = _store_heatmap(getattr(result, "overlay_png", None))
+    return prediction_record(run_id=run.pk, result=result, heatmap_key=heatmap_key, timings=timings)
 
 
 def _predict(run: InferenceRun) -> tuple[object, dict]:
@@ -182,7 +111,7 @@ def prediction_record(*, run_id: int, result, heatmap_key: str, timings: dict) -
     """Write the result of a run: one Prediction per scan and model version, the run
     succeeded, the scan predicted, one audit event. A run already finished is left alone."""
     run = InferenceRun.objects.select_for_update().select_related("scan").get(pk=run_id)
-    if run.status not in _UNFINISHED:
+    if run.status not in UNFINISHED:
         return Prediction.objects.filter(run=run).first()
     scan = run.scan
     version = str(result.model_version)
@@ -211,21 +140,12 @@ def prediction_record(*, run_id: int, result, heatmap_key: str, timings: dict) -
         except IntegrityError:
             prediction = Prediction.objects.get(scan=scan, model_version=version)
     now = timezone.now()
-    run.status = Status.SUCCEEDED
-    run.model_version = version
-    run.finished_at = now
-    run.lease_expires_at = None
-    run.error = ""
-    run.timings = {**timings, "total_s": round((now - run.queued_at).total_seconds(), 4)}
-    run.save(
-        update_fields=[
-            "status",
-            "model_version",
-            "finished_at",
-            "lease_expires_at",
-            "error",
-            "timings",
-        ]
+    job_succeed(
+        InferenceRun,
+        job_id=run.pk,
+        model_version=version,
+        finished_at=now,
+        timings={**timings, "total_s": round((now - run.queued_at).total_seconds(), 4)},
     )
     Scan.objects.filter(pk=scan.pk).update(status=Scan.Status.PREDICTED, status_reason="")
     audit_record(
@@ -249,16 +169,9 @@ def _optional_float(value) -> float | None:
     return None if value is None else float(value)
 
 
-@transaction.atomic
-def run_fail(*, run_id: int, reason: str) -> bool:
-    """Mark an unfinished run failed and its scan failed, with the reason; False when the
-    run had already finished (nothing changes, nothing is audited)."""
-    now = timezone.now()
-    changed = InferenceRun.objects.filter(pk=run_id, status__in=_UNFINISHED).update(
-        status=Status.FAILED, error=reason, finished_at=now, lease_expires_at=None
-    )
-    if not changed:
-        return False
+def run_failed(*, run_id: int, reason: str) -> None:
+    """A run was given up (tumorapp.core.jobs.JobTask.give_up, in its transaction): its scan
+    is failed with the reason, unless another run predicted it, and the failure audited."""
     run = InferenceRun.objects.select_related("scan").get(pk=run_id)
     Scan.objects.filter(pk=run.scan_id).exclude(status=Scan.Status.PREDICTED).update(
         status=Scan.Status.FAILED, status_reason=reason
@@ -268,47 +181,3 @@ def run_fail(*, run_id: int, reason: str) -> bool:
         target=run.scan,
         details={"run": str(run.public_id), "attempts": run.attempts, "reason": reason},
     )
-    logger.warning("inference run %s failed: %s", run_id, reason)
-    return True
-
-
-def run_release(*, run_id: int, worker: str, error: str) -> bool:
-    """Give a claimed run back to the queue after a transient failure (the retry claims it)."""
-    try:
-        return bool(
-            InferenceRun.objects.filter(pk=run_id, status=Status.RUNNING, worker=worker).update(
-                status=Status.QUEUED,
-                error=error,
-                lease_expires_at=timezone.now() + _lease(),
-            )
-        )
-    except DatabaseError:
-        # The database is what failed: the lease runs out and the sweeper re-sends the run.
-        logger.warning("inference run %s: could not release it (%s)", run_id, error)
-        return False
-
-
-def runs_sweep(*, limit: int = 500) -> int:
-    """Re-send runs stuck past their lease; returns how many were sent.
-
-    A running run past its lease lost its worker; a queued run past it lost its message
-    (or was never sent: broker down at upload time). Each is put back to queued with a
-    fresh lease by a conditional UPDATE, so two sweepers never send the same run twice.
-    """
-    now = timezone.now()
-    stale = list(
-        InferenceRun.objects.filter(status__in=_UNFINISHED, lease_expires_at__lt=now)
-        .order_by("lease_expires_at")
-        .values_list("pk", flat=True)[:limit]
-    )
-    sent = 0
-    for run_id in stale:
-        changed = InferenceRun.objects.filter(
-            pk=run_id, status__in=_UNFINISHED, lease_expires_at__lt=now
-        ).update(status=Status.QUEUED, lease_expires_at=now + _lease())
-        if changed:
-            _send(run_id)
-            sent += 1
-    if sent:
-        logger.info("inference sweep: re-sent %d stale runs", sent)
-    return sent

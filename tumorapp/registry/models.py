@@ -6,14 +6,17 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from tumorapp.core.jobs import JobStatus
 from tumorapp.datasets.models import DatasetExport
 
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+__all__ = [
+    "Comparison",
+    "JobStatus",
+    "ModelVersion",
+    "RescoreJob",
+    "SiteOperatingPoint",
+    "TrainingJob",
+]
 
 
 class ModelVersion(models.Model):

@@ -273,7 +273,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Job rows (exports, training) share one status set; model versions have their own.
     "ENUM_NAME_OVERRIDES": {
-        "JobStatusEnum": "tumorapp.registry.models.JobStatus",
+        "JobStatusEnum": "tumorapp.core.jobs.JobStatus",
         "ModelVersionStatusEnum": "tumorapp.registry.models.ModelVersion.Status",
     },
     "POSTPROCESSING_HOOKS": [
@@ -314,7 +314,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LI
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "inference.predict_run": {"queue": "inference"},
-    "inference.sweep_runs": {"queue": "default"},
+    "jobs.sweep": {"queue": "default"},
     "reviews.escalate_cases": {"queue": "default"},
     "pacs.finalise_received_studies": {"queue": "default"},
     "quality.refresh": {"queue": "default"},
@@ -325,11 +325,32 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "registry.rescore": {"queue": "default"},
     "scans.storage_sweep": {"queue": "default"},
 }
+# Jobs (tumorapp.core.jobs). A running job whose lease is not renewed (its worker's heartbeat
+# stopped: the worker died) is re-queued by the sweeper; a job is claimed at most
+# JOBS_MAX_ATTEMPTS times, then failed with the reason. Inference runs have their own lease
+# and attempts (INFERENCE_*).
+JOBS_LEASE_SECONDS = env_int("JOBS_LEASE_SECONDS", 120, minimum=1)
+JOBS_HEARTBEAT_SECONDS = env_float("JOBS_HEARTBEAT_SECONDS", JOBS_LEASE_SECONDS / 4)
+JOBS_MAX_ATTEMPTS = env_int("JOBS_MAX_ATTEMPTS", 3, minimum=1)
+# Where a job writes what is not published yet (an export's zip being built); a killed
+# attempt's leftovers are deleted by the next attempt or when the job is given up.
+JOBS_SCRATCH_DIR = Path(env_str("JOBS_SCRATCH_DIR", str(VAR_DIR / "scratch")))
+JOBS_SWEEP_SECONDS = env_int(
+    "JOBS_SWEEP_SECONDS", env_int("INFERENCE_SWEEP_SECONDS", 60, minimum=1), minimum=1
+)
+if not 0 < JOBS_HEARTBEAT_SECONDS < JOBS_LEASE_SECONDS:
+    raise ImproperlyConfigured(
+        "JOBS_HEARTBEAT_SECONDS: must be above 0 and below JOBS_LEASE_SECONDS "
+        f"({JOBS_HEARTBEAT_SECONDS} vs {JOBS_LEASE_SECONDS})"
+    )
+if JOBS_LEASE_SECONDS >= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "JOBS_LEASE_SECONDS: must be below CELERY_VISIBILITY_TIMEOUT "
+        f"({JOBS_LEASE_SECONDS} >= {CELERY_VISIBILITY_TIMEOUT})"
+    )
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "inference-sweep": {
-        "task": "inference.sweep_runs",
-        "schedule": env_int("INFERENCE_SWEEP_SECONDS", 60, minimum=1),
-    },
+    # Every job table (tumorapp.core.jobs): re-send jobs whose lease ran out.
+    "jobs-sweep": {"task": "jobs.sweep", "schedule": JOBS_SWEEP_SECONDS},
     # Received DICOM studies quiet for DICOM_STUDY_QUIET_SECONDS become cases (the receiver
     # does this too; beat covers the time it is down).
     "pacs-finalise": {"task": "pacs.finalise_received_studies", "schedule": 30},
@@ -447,6 +468,9 @@ def _ml_default_model_dir() -> Path:
 
 # An export of ten thousand images takes minutes; its task gets this time limit.
 DATASETS_EXPORT_TIME_LIMIT = env_int("DATASETS_EXPORT_TIME_LIMIT", 1800, minimum=60)
+# Test hook only: sleep this long after each image written, so a test can kill a worker in
+# the middle of an export (the production settings refuse it).
+DATASETS_EXPORT_TEST_DELAY_SECONDS = env_float("DATASETS_EXPORT_TEST_DELAY_SECONDS", 0.0)
 # Candidate models trained on the site are written here (one folder per version).
 REGISTRY_MODELS_DIR = Path(env_str("REGISTRY_MODELS_DIR", str(VAR_DIR / "models")))
 # The model folder shipped with the code: registered (and activated) by `model_register --shipped`.

@@ -27,3 +27,7 @@ if INFERENCE_TEST_DELAY_SECONDS:  # noqa: F405
     raise ImproperlyConfigured(
         "INFERENCE_TEST_DELAY_SECONDS: a test hook that slows every prediction; unset it"
     )
+if DATASETS_EXPORT_TEST_DELAY_SECONDS:  # noqa: F405
+    raise ImproperlyConfigured(
+        "DATASETS_EXPORT_TEST_DELAY_SECONDS: a test hook that slows every export; unset it"
+    )

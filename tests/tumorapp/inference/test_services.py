@@ -14,19 +14,20 @@ from tests.tumorapp.inference.fakes import FakePredictor
 from tests.tumorapp.scans import images
 from tumorapp.audit.models import Action, AuditEvent
 from tumorapp.celery import app as celery_app
+from tumorapp.core.jobs import job_claim
+from tumorapp.core.jobs import jobs_sweep as runs_sweep
 from tumorapp.inference import predictor as predictor_module
 from tumorapp.inference.models import InferenceRun, Prediction
-from tumorapp.inference.services import (
-    prediction_record,
-    run_claim,
-    run_execute,
-    runs_sweep,
-)
+from tumorapp.inference.services import prediction_record
 from tumorapp.inference.tasks import predict_run
 from tumorapp.scans.models import Scan
 from tumorapp.scans.services import scan_upload
 
 Status = InferenceRun.Status
+
+
+def run_claim(*, run_id: int, worker: str):
+    return job_claim(InferenceRun, job_id=run_id, worker=worker)
 
 
 @pytest.fixture
@@ -55,9 +56,10 @@ def test_a_claim_takes_a_queued_run_once(queued_run):
 
 
 def test_a_run_delivered_twice_is_predicted_once(queued_run):
-    first = run_execute(run_id=queued_run.pk, worker="w1")
-    second = run_execute(run_id=queued_run.pk, worker="w2")
-    assert first is not None and second is None
+    predict_run.apply(args=[queued_run.pk])
+    calls = FakePredictor.calls
+    predict_run.apply(args=[queued_run.pk])
+    assert FakePredictor.calls == calls
     assert Prediction.objects.filter(scan=queued_run.scan).count() == 1
     queued_run.refresh_from_db()
     assert queued_run.status == Status.SUCCEEDED and queued_run.attempts == 1
@@ -88,7 +90,7 @@ def test_a_run_whose_worker_dies_three_times_is_given_up(queued_run, settings):
         expire_lease(queued_run)
     calls = FakePredictor.calls
     # when it is delivered a fourth time, then it is not run but marked failed with a reason
-    assert run_execute(run_id=queued_run.pk, worker="w4") is None
+    predict_run.apply(args=[queued_run.pk])
     assert FakePredictor.calls == calls
     queued_run.refresh_from_db()
     assert queued_run.status == Status.FAILED and queued_run.attempts == 3
@@ -146,7 +148,7 @@ def test_the_retry_policy_stays_below_the_visibility_timeout(settings):
     assert predict_run.retry_backoff_max < settings.CELERY_VISIBILITY_TIMEOUT
     assert settings.INFERENCE_LEASE_SECONDS < settings.CELERY_VISIBILITY_TIMEOUT
     assert settings.CELERY_TASK_ROUTES["inference.predict_run"] == {"queue": "inference"}
-    assert "inference-sweep" in settings.CELERY_BEAT_SCHEDULE
+    assert settings.CELERY_BEAT_SCHEDULE["jobs-sweep"]["task"] == "jobs.sweep"
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -26,8 +26,8 @@ from django.db import connection
 from ml import DEFAULT_MODEL_DIR
 from tests.tumorapp.scans import images
 from tumorapp.celery import app as celery_app
+from tumorapp.core.jobs import jobs_sweep as runs_sweep
 from tumorapp.inference.models import InferenceRun, Prediction
-from tumorapp.inference.services import runs_sweep
 from tumorapp.scans.models import Scan
 
 pytestmark = [
@@ -35,7 +35,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
-BROKER = "redis://127.0.0.1:6379/15"
+# The broker the test process sends to (tumorapp.settings.test: CELERY_BROKER_URL, else db 15).
+BROKER = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 REPO = Path(__file__).resolve().parents[3]
 LEASE_SECONDS = 3
 FAKE = "tests.tumorapp.inference.fakes.FakePredictor"
