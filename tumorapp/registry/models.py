@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from tumorapp.core.jobs import JobStatus
+from tumorapp.core.jobs import Job, JobStatus
 from tumorapp.datasets.models import DatasetExport
 
 __all__ = [
@@ -109,11 +109,15 @@ def validation_basis(card: dict, metrics: dict, *, has_parent: bool) -> str:
     return text
 
 
-class TrainingJob(models.Model):
+class TrainingJob(Job):
     """A retraining run on the worker: ``python -m ml.train`` on exports and the base data
     (replay; left out only with a written reason), fine-tuned from a registered version (the
     active one unless another is chosen) or, when asked explicitly, from scratch. The recipe
-    (epochs, learning rate, frozen blocks) comes from the parent's manifest."""
+    (epochs, learning rate, frozen blocks) comes from the parent's manifest. A job row
+    (tumorapp.core.jobs)."""
+
+    task_name = "registry.train"
+    claim_related = ("init_from",)
 
     class Phase(models.TextChoices):
         QUEUED = "", "Waiting"
@@ -125,9 +129,6 @@ class TrainingJob(models.Model):
         DONE = "done", "Done"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    status = models.CharField(
-        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
-    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -149,29 +150,26 @@ class TrainingJob(models.Model):
     # Seconds per phase: ml.train's own figures when it reports them, else as observed.
     phase_seconds = models.JSONField(default=dict, blank=True)
     log_tail = models.TextField(blank=True)
-    error = models.TextField(blank=True)
     candidate = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Training {self.version} ({self.status})"
 
 
-class Comparison(models.Model):
+class Comparison(Job):
     """A candidate and a baseline (the active version) evaluated side by side on held-out
-    reviewed cases (an export's test split) and, optionally, the base data's Testing split."""
+    reviewed cases (an export's test split) and, optionally, the base data's Testing split.
+    A job row (tumorapp.core.jobs)."""
+
+    task_name = "registry.compare"
+    claim_related = ("candidate", "baseline", "export")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    status = models.CharField(
-        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
-    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -183,38 +181,30 @@ class Comparison(models.Model):
     include_base_testing = models.BooleanField(default=False)
     progress = models.PositiveSmallIntegerField(default=0)
     result = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Comparison {self.candidate_id} vs {self.baseline_id} ({self.status})"
 
 
-class RescoreJob(models.Model):
+class RescoreJob(Job):
     """Re-predict the cases still waiting for a first read with a (newly promoted) version;
-    the old predictions stay, the case follows the newest."""
+    the old predictions stay, the case follows the newest. A job row (tumorapp.core.jobs)."""
+
+    task_name = "registry.rescore"
+    claim_related = ("model",)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    status = models.CharField(
-        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
-    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     model = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(Job.Meta):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

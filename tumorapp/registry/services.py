@@ -1,7 +1,8 @@
 """The model registry: register, promote, roll back; training, comparison and re-scoring jobs.
 
-Every job is a row claimed by a conditional UPDATE (queued -> running) that must change one
-row, so a redelivered task finds nothing to do.
+Every job is a row of the job kernel (tumorapp.core.jobs): its task claims it, keeps its
+lease alive by heartbeat and gives it up; the services here create the rows and do the work
+of a claimed row, publishing its result only while the worker still holds it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from reviews.models import Case
 from reviews.selectors import case_slices
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
-from tumorapp.core.queue import enqueue
+from tumorapp.core.jobs import JobLost, JobRefused, job_submit, job_succeed
 from tumorapp.datasets.models import DatasetExport
 from tumorapp.registry.models import (
     Comparison,
@@ -35,7 +36,6 @@ from tumorapp.registry.selectors import active_model, operating_point_proposal, 
 logger = logging.getLogger(__name__)
 
 Status = ModelVersion.Status
-_UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -219,25 +219,6 @@ def operating_point_apply(
     return point
 
 
-# --- jobs: shared claim and fail ------------------------------------------------------------
-
-
-def job_claim(*, model, job_id: int) -> bool:
-    return bool(
-        model.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-            status=JobStatus.RUNNING, started_at=timezone.now()
-        )
-    )
-
-
-def job_fail(*, model, job_id: int, reason: str) -> bool:
-    return bool(
-        model.objects.filter(pk=job_id, status__in=_UNFINISHED).update(
-            status=JobStatus.FAILED, error=reason[:4000], finished_at=timezone.now()
-        )
-    )
-
-
 # --- training ---------------------------------------------------------------------------------
 
 
@@ -326,30 +307,27 @@ def training_job_create(
             "frozen_blocks": job.frozen_blocks,
         },
     )
-    from tumorapp.registry.tasks import train
-
-    enqueue(train, job.pk)
+    job_submit(job)
     return job
 
 
-def training_job_execute(*, job_id: int) -> TrainingJob | None:
-    """Claim the job, run ``python -m ml.train`` (see tumorapp.registry.training), register
-    the model folder it wrote as a candidate."""
+def training_job_execute(*, job: TrainingJob) -> TrainingJob:
+    """Run ``python -m ml.train`` for a claimed job (see tumorapp.registry.training: it trains
+    into a folder of this attempt's own and publishes it under the version's name only when
+    the run succeeded), then register that folder as a candidate. A failed run raises
+    TrainingFailed (a JobRefused: the job fails with the reason)."""
     from tumorapp.registry import training
 
-    if not job_claim(model=TrainingJob, job_id=job_id):
-        return None
-    job = TrainingJob.objects.select_related("init_from").get(pk=job_id)
-    try:
-        out = training.run(job)
-    except training.TrainingFailed as exc:
-        job_fail(model=TrainingJob, job_id=job_id, reason=str(exc))
-        return None
-    except Exception as exc:
-        logger.exception("training job %s failed", job_id)
-        job_fail(model=TrainingJob, job_id=job_id, reason=f"{type(exc).__name__}: {exc}")
-        return None
+    out = training.run(job)
     return training_job_finish(job=job, model_dir=out)
+
+
+def training_job_discard(*, job: TrainingJob) -> None:
+    """Delete what a given-up job's attempts left: scratch folders, unpublished model folders
+    and a published one that was never registered."""
+    from tumorapp.registry import training
+
+    training.discard(job)
 
 
 @transaction.atomic
@@ -360,13 +338,15 @@ def training_job_finish(*, job: TrainingJob, model_dir: Path) -> TrainingJob:
         parent=job.init_from,
         training_exports=list(job.exports.all()),
     )
-    TrainingJob.objects.filter(pk=job.pk).update(
-        status=JobStatus.SUCCEEDED,
+    if not job_succeed(
+        TrainingJob,
+        job_id=job.pk,
+        worker=job.worker,
         progress=100,
         phase=TrainingJob.Phase.DONE,
         candidate=candidate,
-        finished_at=timezone.now(),
-    )
+    ):
+        raise JobLost(f"training job {job.pk}: another worker holds it; nothing registered")
     audit_record(
         action=Action.TRAINING_FINISHED,
         actor=job.created_by,
@@ -418,29 +398,19 @@ def comparison_create(
             "base_testing": include_base_testing,
         },
     )
-    from tumorapp.registry.tasks import compare
-
-    enqueue(compare, comparison.pk)
+    job_submit(comparison)
     return comparison
 
 
-def comparison_execute(*, comparison_id: int) -> Comparison | None:
+def comparison_execute(*, comparison: Comparison) -> Comparison:
+    """Evaluate a claimed comparison's two versions and store the figures."""
     from tumorapp.registry import evaluation
 
-    if not job_claim(model=Comparison, job_id=comparison_id):
-        return None
-    comparison = Comparison.objects.select_related("candidate", "baseline", "export").get(
-        pk=comparison_id
-    )
-    try:
-        result = evaluation.compare(comparison)
-    except Exception as exc:
-        logger.exception("comparison %s failed", comparison_id)
-        job_fail(model=Comparison, job_id=comparison_id, reason=f"{type(exc).__name__}: {exc}")
-        return None
-    Comparison.objects.filter(pk=comparison_id).update(
-        status=JobStatus.SUCCEEDED, progress=100, result=result, finished_at=timezone.now()
-    )
+    result = evaluation.compare(comparison)
+    if not job_succeed(
+        Comparison, job_id=comparison.pk, worker=comparison.worker, progress=100, result=result
+    ):
+        raise JobLost(f"comparison {comparison.pk}: another worker holds it")
     comparison.refresh_from_db()
     return comparison
 
@@ -471,24 +441,18 @@ def rescore_create(*, actor, request=None) -> RescoreJob:
         target=job,
         details={"version": model.version},
     )
-    from tumorapp.registry.tasks import rescore
-
-    enqueue(rescore, job.pk)
+    job_submit(job)
     return job
 
 
-def rescore_execute(*, job_id: int) -> RescoreJob | None:
+def rescore_execute(*, job: RescoreJob) -> RescoreJob:
     """Send one inference run per waiting case. The inference worker predicts it with the
     active version and stores a new Prediction (one per scan and version: the old stays in
     the history); reviews.services.case_open_for_prediction then re-ranks the case."""
     from tumorapp.inference.services import run_create
 
-    if not job_claim(model=RescoreJob, job_id=job_id):
-        return None
-    job = RescoreJob.objects.select_related("model").get(pk=job_id)
     if job.model.status != Status.ACTIVE:
-        job_fail(model=RescoreJob, job_id=job_id, reason="The version is no longer active.")
-        return None
+        raise JobRefused("The version is no longer active.")
     with transaction.atomic():
         scans = []
         for case in rescore_candidates(model=job.model):
@@ -496,9 +460,8 @@ def rescore_execute(*, job_id: int) -> RescoreJob | None:
             scans.extend(case_slices(case=case) if case.study_id else [case.scan])
         for scan in scans:
             run_create(scan=scan)
-        RescoreJob.objects.filter(pk=job_id).update(
-            status=JobStatus.SUCCEEDED, total=len(scans), finished_at=timezone.now()
-        )
+        if not job_succeed(RescoreJob, job_id=job.pk, worker=job.worker, total=len(scans)):
+            raise JobLost(f"re-scoring {job.pk}: another worker holds it; nothing sent")
     job.refresh_from_db()
     return job
 

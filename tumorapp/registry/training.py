@@ -1,15 +1,20 @@
 """Run ``python -m ml.train`` for a training job, in a subprocess, under a time limit.
 
-1. Unpack each export zip (ImageFolder ``<split>/<label>/*.png``) into a scratch folder.
+1. Unpack each export zip (ImageFolder ``<split>/<label>/*.png``) into the job's scratch
+   folder (settings.JOBS_SCRATCH_DIR), after deleting what a killed attempt left there.
 2. Build the command: the base data first when the job includes it (the default: replay),
    then the exports, as ``--data`` / ``--extra``; ``--init-from`` the parent version; the
    recipe the job recorded from the parent's manifest (``--epochs``, ``--lr``,
-   ``--frozen-blocks``); ``--out`` under the registry's models folder; plus
-   settings.REGISTRY_TRAINING_ARGS.
+   ``--frozen-blocks``); ``--out`` a hidden folder of this attempt's own beside the model
+   folders; plus settings.REGISTRY_TRAINING_ARGS.
 3. Run it with TensorFlow's and Python's warnings silenced at source, keeping the last lines
    of its output (known noise dropped), the phase (epochs, calibration, OOD guard) and the
    seconds each phase took on the job row every few seconds; kill it past
-   settings.REGISTRY_TRAINING_TIME_LIMIT.
+   settings.REGISTRY_TRAINING_TIME_LIMIT (and, through the kernel's parent-death signal,
+   when the worker itself dies).
+4. Publish: rename the attempt's folder to ``REGISTRY_MODELS_DIR/<version>`` (atomic), so a
+   model folder under a version's name is always complete; a half-written one is never
+   seen, and the next attempt or the give-up deletes it.
 """
 
 from __future__ import annotations
@@ -18,9 +23,9 @@ import collections
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -29,6 +34,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from tumorapp.core.jobs import JobRefused
 from tumorapp.registry.models import TrainingJob
 
 Phase = TrainingJob.Phase
@@ -65,7 +71,7 @@ LOG_LINES = 40
 UPDATE_SECONDS = 2.0
 
 
-class TrainingFailed(Exception):
+class TrainingFailed(JobRefused):
     """The message is what the job page shows."""
 
 
@@ -84,7 +90,7 @@ def unpack_export(export, into: Path) -> Path:
 def command(job: TrainingJob, folders: list[Path], out: Path) -> list[str]:
     data = [Path(settings.REGISTRY_BASE_DATA_DIR)] if job.include_base else []
     data += folders
-    cmd = [sys.executable, "-m", "ml.train", "--data", str(data[0])]
+    cmd = [sys.executable, "-m", settings.REGISTRY_TRAINING_MODULE, "--data", str(data[0])]
     for extra in data[1:]:
         cmd += ["--extra", str(extra)]
     cmd += ["--out", str(out), "--version", job.version]
@@ -118,21 +124,65 @@ def base_data_problem() -> str | None:
     return None
 
 
+def _scratch(job: TrainingJob) -> Path:
+    return Path(settings.JOBS_SCRATCH_DIR) / f"train-{job.public_id}"
+
+
+def _published(job: TrainingJob) -> Path:
+    return Path(settings.REGISTRY_MODELS_DIR) / job.version
+
+
+def _attempt_dirs(job: TrainingJob) -> list[Path]:
+    root = Path(settings.REGISTRY_MODELS_DIR)
+    return sorted(root.glob(f".{job.version}.attempt-*")) if root.is_dir() else []
+
+
+def discard(job: TrainingJob) -> None:
+    """Delete what the job's attempts left: the scratch folder, every unpublished model
+    folder, and a published one no registered version names (a given-up job)."""
+    shutil.rmtree(_scratch(job), ignore_errors=True)
+    for folder in _attempt_dirs(job):
+        shutil.rmtree(folder, ignore_errors=True)
+    from tumorapp.registry.models import ModelVersion
+
+    out = _published(job)
+    if out.exists() and not ModelVersion.objects.filter(path=str(out.resolve())).exists():
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def run(job: TrainingJob) -> Path:
-    """Train; returns the model folder written. Raises TrainingFailed with the reason."""
-    out = Path(settings.REGISTRY_MODELS_DIR) / job.version
+    """Train; returns the published model folder. Raises TrainingFailed with the reason.
+
+    A folder already published under the version's name is complete (published only by a
+    rename after a successful run): an earlier attempt died before registering it, so it
+    is returned as it is, not trained again."""
+    out = _published(job)
+    if (out / "manifest.json").is_file():
+        return out
     if out.exists():
         raise TrainingFailed(f"{out} exists already.")
     out.parent.mkdir(parents=True, exist_ok=True)
     if job.include_base and not Path(settings.REGISTRY_BASE_DATA_DIR).is_dir():
         raise TrainingFailed(base_data_problem() or "The base data is missing.")
-    with tempfile.TemporaryDirectory(prefix=f"train-{job.public_id}-") as scratch:
-        folders = [unpack_export(e, Path(scratch)) for e in job.exports.order_by("created_at")]
-        cmd = command(job, folders, out)
+    for folder in _attempt_dirs(job):  # a killed attempt's half-written model folder
+        shutil.rmtree(folder, ignore_errors=True)
+    scratch = _scratch(job)
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    attempt_dir = out.parent / f".{job.version}.attempt-{job.attempts}"
+    try:
+        folders = [unpack_export(e, scratch) for e in job.exports.order_by("created_at")]
+        cmd = command(job, folders, attempt_dir)
         TrainingJob.objects.filter(pk=job.pk).update(command=cmd, progress=2)
         code, tail = _supervise(job, cmd)
-    if code != 0:
-        raise TrainingFailed(f"ml.train exited with {code}:\n" + "\n".join(tail[-15:]))
+        if code != 0:
+            raise TrainingFailed(f"ml.train exited with {code}:\n" + "\n".join(tail[-15:]))
+        if not (attempt_dir / "manifest.json").is_file():
+            raise TrainingFailed(f"ml.train wrote no model folder at {attempt_dir}.")
+        attempt_dir.rename(out)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(attempt_dir, ignore_errors=True)
     return out
 
 
@@ -200,6 +250,10 @@ def _supervise(job: TrainingJob, cmd: list[str]) -> tuple[int, list[str]]:
         "PYTHONWARNINGS": "ignore",
         "ABSL_MIN_LOG_LEVEL": "3",
     }
+    # The run dies with its worker (a SIGKILLed worker must not leave it training on).
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        cmd = [setpriv, "--pdeathsig", "KILL", "--", *cmd]
     proc = subprocess.Popen(  # noqa: S603 - argv built from settings and our own rows, no shell
         cmd,
         cwd=settings.BASE_DIR,

@@ -486,6 +486,8 @@ REGISTRY_BASE_DATA_DIR = Path(
 REGISTRY_TRAINING_TIME_LIMIT = env_int("REGISTRY_TRAINING_TIME_LIMIT", 3000, minimum=30)
 # Extra arguments for every training run (tests and demos: tiny images, few outliers).
 REGISTRY_TRAINING_ARGS = env_list("REGISTRY_TRAINING_ARGS", [])
+# The module run as ``python -m`` for training (ml.train; the fault tests use a stand-in).
+REGISTRY_TRAINING_MODULE = env_str("REGISTRY_TRAINING_MODULE", "ml.train")
 if REGISTRY_TRAINING_TIME_LIMIT + 120 >= CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured(
         "REGISTRY_TRAINING_TIME_LIMIT: must be at least 120 s below CELERY_VISIBILITY_TIMEOUT "

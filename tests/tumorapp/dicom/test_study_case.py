@@ -31,8 +31,8 @@ from tumorapp.registry.services import (
     model_promote,
     model_register,
     rescore_create,
-    rescore_execute,
 )
+from tumorapp.registry.tasks import rescore
 from tumorapp.scans.models import Scan, Series, Study
 from tumorapp.scans.services import scan_upload
 
@@ -273,7 +273,7 @@ def test_re_scoring_a_waiting_study_case_re_reads_every_slice(study_upload, caro
     before = InferenceRun.objects.order_by("-pk").values_list("pk", flat=True).first()
     # when an admin re-scores
     job = rescore_create(actor=carol)
-    rescore_execute(job_id=job.pk)
+    rescore.apply(args=[job.pk])
     # then every slice of the study is queued for the version, not only the key slice
     job.refresh_from_db()
     assert job.total == 4

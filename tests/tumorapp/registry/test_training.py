@@ -4,7 +4,13 @@ import pytest
 
 from tumorapp.registry import training
 from tumorapp.registry.models import JobStatus, TrainingJob
-from tumorapp.registry.services import training_job_execute
+from tumorapp.registry.tasks import train
+
+
+def training_job_execute(*, job_id: int) -> None:
+    """As the worker runs it: the task claims the job and runs the service."""
+    train.apply(args=[job_id])
+
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +73,7 @@ def _exit_with(supervise, code_after: int):
 def test_a_redelivered_training_task_does_nothing(job, monkeypatch):
     TrainingJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
     _fake(monkeypatch, 0)
-    assert training_job_execute(job_id=job.pk) is None
+    training_job_execute(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING and not job.log_tail
 
