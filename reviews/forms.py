@@ -60,6 +60,7 @@ class SiteOptionsForm(forms.ModelForm):
             "escalate_after_minutes",
             "consensus",
             "allow_colour_images",
+            "clinical_link",
         ]
         labels = {
             "double_read_rate": "Share of cases double read (0–1)",
@@ -69,6 +70,9 @@ class SiteOptionsForm(forms.ModelForm):
             "consensus": "The two readers of a disagreement settle it together",
             "allow_colour_images": "Accept colour images (held out of the worklist until a "
             "technologist confirms each)",
+            "clinical_link": "Keep the clinical link of studies received from the PACS (accession, "
+            "patient ID, original UIDs; encrypted) so results go back to the patient's study; "
+            "off: de-identify everything",
         }
 
 

@@ -740,6 +740,7 @@ def site_options_update(
     escalate_after_minutes: int,
     consensus: str = SiteOptions.Consensus.AUTO,
     allow_colour_images: bool = False,
+    clinical_link: bool = True,
     request=None,
 ) -> SiteOptions:
     """Change the review options of the site; the audit event keeps the old and new values."""
@@ -751,6 +752,7 @@ def site_options_update(
         "escalate_after_minutes",
         "consensus",
         "allow_colour_images",
+        "clinical_link",
     )
     before = {f: getattr(options, f) for f in fields}
     options.double_read_rate = double_read_rate
@@ -759,6 +761,7 @@ def site_options_update(
     options.escalate_after_minutes = escalate_after_minutes
     options.consensus = consensus
     options.allow_colour_images = allow_colour_images
+    options.clinical_link = clinical_link
     options.full_clean()
     options.save()
     after = {f: getattr(options, f) for f in fields}

@@ -28,6 +28,8 @@ from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
+from tumorapp.clinical import selectors as clinical_selectors
+from tumorapp.clinical.services import clinical_link_view_record
 from tumorapp.dicom.files import pixels_response
 from tumorapp.registry.selectors import operating_point
 
@@ -54,11 +56,20 @@ class WorklistView(RoleRequiredMixin, TemplateView):
             )
         counts = selectors.worklist_counts()
         disagreements = selectors.disagreements_of(reader=self.request.user)
+        cases = selectors.worklist_for(filters=filters)
+        identities = clinical_selectors.identities_for(cases)
+        for case in cases:
+            case.clinical = identities.get(case.pk)
+        clinical_link_view_record(
+            request=self.request,
+            cases=[case for case in cases if case.clinical is not None],
+            where="worklist",
+        )
         return super().get_context_data(
             disagreements=disagreements,
             consensus=bool(disagreements) and selectors.consensus_enabled(),
             form=form,
-            cases=selectors.worklist_for(filters=filters),
+            cases=cases,
             status_counts=[(value, label, counts[value]) for value, label in Case.Status.choices],
             **kwargs,
         )
@@ -191,6 +202,11 @@ class CaseView(RoleRequiredMixin, TemplateView):
             not case.is_open or (holds and case.status == Case.Status.ADJUDICATION) or consensus
         )
         slices = selectors.case_slices_with_predictions(case=case) if case.study_id else []
+        # What matches the case to the patient's clinical report (studies received from the
+        # PACS only); every page that shows it is audited.
+        clinical = clinical_selectors.case_identity(case)
+        if clinical is not None:
+            clinical_link_view_record(request=self.request, cases=[case], where="case")
         # A blind reader starts at the first slice: the key slice would give the AI away.
         start = (
             0
@@ -209,6 +225,7 @@ class CaseView(RoleRequiredMixin, TemplateView):
             skip_reasons=CaseSkip.Reason.choices,
             reviews=list(selectors.case_reviews(case=case)) if show_reads else [],
             slices=slices,
+            clinical=clinical,
             start_slice=start,
             consensus=consensus,
             operating_point=operating_point(prediction.model_version),

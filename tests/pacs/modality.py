@@ -12,6 +12,7 @@ import io
 from dataclasses import dataclass, field
 
 import numpy as np
+import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
@@ -231,3 +232,10 @@ def echo(*, port: int, called_aet: str, calling_aet: str = SCANNER_AET) -> int |
         return int(status.Status) if "Status" in status else None
     finally:
         assoc.release()
+
+
+def part10(ds: Dataset) -> bytes:
+    """The instance as a DICOM file (what a receiver gets from the network, with its meta)."""
+    out = io.BytesIO()
+    pydicom.dcmwrite(out, ds, enforce_file_format=True)
+    return out.getvalue()
