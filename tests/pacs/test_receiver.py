@@ -3,13 +3,18 @@ from the PACS, stored once, becomes one predicted case when it goes quiet; what 
 does not read is refused with a reason while the receiver keeps serving; a receiver killed
 mid-study loses nothing and stores nothing twice."""
 
+import io
 import signal
+import zipfile
 
 import pytest
+from django.core.files.storage import default_storage
 
 from reviews.models import Case
 from tests.pacs import modality
 from tests.pacs.processes import RECEIVER_AET, wait_for
+from tests.tumorapp.datasets.reviewed import read, single_reads_only
+from tumorapp.datasets.services import export_create
 from tumorapp.inference.models import Prediction
 from tumorapp.pacs.models import DicomAssociation, ReceivedInstance, ReceivedStudy
 from tumorapp.scans.models import Scan
@@ -33,7 +38,9 @@ def _one_case_predicted(received_study: ReceivedStudy, slices: int, logs) -> Cas
     return case
 
 
-def test_a_study_routed_from_orthanc_becomes_one_predicted_case(platform, orthanc_for):
+def test_a_study_routed_from_orthanc_becomes_one_predicted_case(
+    platform, orthanc_for, alice, dave, client_for, api_for
+):
     # given the receiver and a worker running, and the PACS routing to the receiver
     platform.start_receiver()
     platform.start_worker()
@@ -57,6 +64,26 @@ def test_a_study_routed_from_orthanc_becomes_one_predicted_case(platform, orthan
     # and the associations were recorded as released
     assert DicomAssociation.objects.filter(calling_ae_title="ORTHANC").exists()
     assert not DicomAssociation.objects.filter(status=DicomAssociation.Status.OPEN).exists()
+    # and the radiologist's worklist shows it with its accession number and patient ID
+    worklist = client_for(alice).get("/worklist/").content.decode()
+    assert study.accession in worklist and study.patient_id in worklist
+    # when it is read and the data team exports it
+    single_reads_only()
+    read(case, alice, case.ai_label)
+    export = export_create(actor=dave)  # built at commit, in this process (tests run eagerly)
+    export.refresh_from_db()
+    assert export.total == 1, export.error
+    # then no original identifier is in the zip, its manifests or the data team's API
+    with default_storage.open(export.file.name, "rb") as fh:
+        archive = zipfile.ZipFile(io.BytesIO(fh.read()))
+    blobs = [archive.read(name) for name in archive.namelist()]
+    api = api_for(dave)
+    blobs += [
+        api.get("/api/v1/datasets/").content,
+        api.get(f"/api/v1/datasets/{export.public_id}/").content,
+    ]
+    for value in (study.patient_name, study.patient_id, study.accession, study.study_uid):
+        assert not any(value.encode() in blob for blob in blobs), value
 
 
 def test_the_same_study_sent_twice_is_one_case_without_duplicate_scans(platform, orthanc_for):
