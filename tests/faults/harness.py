@@ -54,11 +54,13 @@ class Processes:
     def __init__(self, log_dir: Path):
         self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen] = {}
+        self.log_files: dict[str, Path] = {}
         self._count = 0
 
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
         self._count += 1
-        log = open(self.log_dir / f"{self._count:03d}-{name}.log", "wb")  # noqa: SIM115
+        self.log_files[name] = self.log_dir / f"{self._count:03d}-{name}.log"
+        log = open(self.log_files[name], "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             argv,
             cwd=REPO,
@@ -84,6 +86,15 @@ class Processes:
         else:  # the leader died alone: its children may still hold the group
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+
+    def wait_for_line(self, name: str, text: str, timeout: float = 60) -> None:
+        """Wait until process ``name`` has logged ``text`` (a worker's "ready.")."""
+        wait_until(
+            lambda: text in self.log_files[name].read_text(errors="replace"),
+            timeout=timeout,
+            what=f"{name} to log {text!r}",
+            logs=self.logs,
+        )
 
     def logs(self, tail: int = 2500) -> str:
         parts = []
@@ -285,7 +296,9 @@ class Site:
             logs=self.procs.logs,
         )
 
-    def start_worker(self, *, pool: str = "solo", settings: str | None = None, **extra) -> str:
+    def start_worker(
+        self, *, pool: str = "solo", settings: str | None = None, queues: str = "inference", **extra
+    ) -> str:
         name = f"worker{self.workers}"
         self.workers += 1
         env = {**self.env, **extra}
@@ -299,7 +312,7 @@ class Site:
                 "tumorapp",
                 "worker",
                 "-Q",
-                "inference",
+                queues,
                 f"--pool={pool}",
                 "--concurrency=1",
                 "--without-gossip",
@@ -312,6 +325,22 @@ class Site:
             env,
         )
         return name
+
+    def start_beat(self, schedule_dir: Path) -> None:
+        """Beat alone: it sends the periodic tasks (the job sweep) to their queues."""
+        self.procs.start(
+            "beat",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "tumorapp",
+                "beat",
+                "-s",
+                str(schedule_dir / "beat-schedule"),
+                "--loglevel=INFO",
+            ],
+            self.env,
+        )
 
     def start_sweeper(self, schedule_dir: Path) -> None:
         """Beat (which sends the periodic sweep) embedded in a worker of the default queue."""
