@@ -58,8 +58,9 @@ class Processes:
         self.procs.append(proc)
         return proc
 
-    def start_receiver(self, **extra_env: str) -> subprocess.Popen:
-        """Start the receiver on ``receiver_port`` and return once it answers C-ECHO."""
+    def start_receiver(self, *, wait: bool = True, **extra_env: str) -> subprocess.Popen:
+        """Start the receiver on ``receiver_port`` and (``wait``) return once it answers
+        C-ECHO."""
         from tests.pacs.modality import echo
 
         proc = self._start(
@@ -67,6 +68,8 @@ class Processes:
             [sys.executable, "manage.py", "dicom_receiver", "--port", str(self.receiver_port)],
             **extra_env,
         )
+        if not wait:
+            return proc
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -194,3 +194,18 @@ def test_a_receiver_killed_mid_study_loses_nothing_and_stores_nothing_twice(plat
     assert Prediction.objects.filter(scan__series__study=case.study).count() == 20
     # and the association the kill cut is recorded as aborted, none left open
     assert not DicomAssociation.objects.filter(status=DicomAssociation.Status.OPEN).exists()
+
+
+def test_a_peer_from_an_address_not_allowed_is_cut_before_any_association(platform):
+    # given a receiver that accepts only the hospital's 10.x network
+    platform.start_receiver(wait=False, DICOM_RECEIVER_ALLOWED_ADDRESSES="10.0.0.0/8")
+    refused = DicomAssociation.objects.filter(status=DicomAssociation.Status.REJECTED)
+
+    # when a known AE title calls from 127.0.0.1, it never gets an association
+    def called_and_cut():
+        assert modality.echo(port=platform.receiver_port, called_aet=RECEIVER_AET) is None
+        return list(refused.all())
+
+    [cut] = wait_for(called_and_cut, timeout=60, what="a refused connection", logs=platform.logs)
+    # and the refusal is recorded with the address and the reason
+    assert cut.peer_address == "127.0.0.1" and "DICOM_RECEIVER_ALLOWED_ADDRESSES" in cut.reason

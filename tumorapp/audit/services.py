@@ -45,6 +45,15 @@ def _client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def audit_chain_lock() -> None:
+    """Take the chain's lock now, inside the caller's transaction (until it ends). A service
+    that locks rows others lock after writing an audit event takes this first, so both
+    take the two locks in the same order (no deadlock)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+
+
 def audit_record(
     *,
     action: str,
@@ -71,9 +80,7 @@ def audit_record(
     # chain lock): an event that cannot be written fails the caller's whole transaction, so
     # an act is never kept without its event.
     with transaction.atomic(savepoint=False):
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        audit_chain_lock()
         last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
         role = getattr(actor, "role", None) if actor is not None else None
         event = AuditEvent(

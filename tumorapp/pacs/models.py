@@ -47,6 +47,10 @@ class ReceivedStudy(models.Model):
     study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="received")
     first_instance_at = models.DateTimeField()
     last_instance_at = models.DateTimeField(db_index=True)
+    # Instances arrived since it was last finalised (set under the row's lock by each stored
+    # instance, cleared by the finaliser under the same lock: no clock comparison, so an
+    # instance racing a finalisation is never left held).
+    receiving = models.BooleanField(default=True, db_index=True)
     # The last time its held slices were sent to the model; None until the first quiet period.
     finalised_at = models.DateTimeField(null=True, blank=True)
 
@@ -59,8 +63,8 @@ class ReceivedStudy(models.Model):
 
     @property
     def is_receiving(self) -> bool:
-        """Still within its quiet period: instances may follow, no case yet for them."""
-        return self.finalised_at is None or self.finalised_at < self.last_instance_at
+        """Within its quiet period: instances may follow, no case yet for the latest ones."""
+        return self.receiving
 
 
 class ReceivedInstance(models.Model):

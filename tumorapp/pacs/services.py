@@ -29,12 +29,12 @@ import pydicom
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from pydicom.uid import UID
 
 from tumorapp.audit.models import Action
-from tumorapp.audit.services import audit_record
+from tumorapp.audit.services import audit_chain_lock, audit_record
 from tumorapp.clinical.services import clinical_link_record
 from tumorapp.pacs.models import DicomAssociation, ReceivedInstance, ReceivedStudy
 from tumorapp.scans.deid import keyed_hash
@@ -255,14 +255,17 @@ def _store(*, association_id, key: str, data: bytes, sop_class: str) -> Received
 def _record_stored(*, record: ReceivedInstance, scan: Scan, data: bytes) -> None:
     """Link the row to its slices, start or restart its study's quiet period, and keep the
     clinical link."""
-    now = timezone.now()
     study = scan.series.study
     received, made = ReceivedStudy.objects.select_for_update().get_or_create(
-        study=study, defaults={"first_instance_at": now, "last_instance_at": now}
+        study=study,
+        defaults={"first_instance_at": timezone.now(), "last_instance_at": timezone.now()},
     )
     if not made:
-        received.last_instance_at = now
-        received.save(update_fields=["last_instance_at"])
+        # Under the row's lock: a finaliser that ran meanwhile has committed, so this
+        # instance's slices (committed with this row) are released by the next one.
+        received.last_instance_at = timezone.now()
+        received.receiving = True
+        received.save(update_fields=["last_instance_at", "receiving"])
     record.scan = scan
     record.received_study = received
     if scan.status == Scan.Status.QUARANTINED:
@@ -287,12 +290,15 @@ def received_studies_finalise(*, now=None) -> int:
     once (each study is locked, skipping locked ones)."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.DICOM_STUDY_QUIET_SECONDS)
-    due = Q(finalised_at__isnull=True) | Q(finalised_at__lt=F("last_instance_at"))
+    due = Q(receiving=True)
     finalised = 0
     for pk in ReceivedStudy.objects.filter(due, last_instance_at__lte=cutoff).values_list(
         "pk", flat=True
     ):
         with transaction.atomic():
+            # The chain lock first: a storing instance holds it (its upload's audit event)
+            # when it locks the study's row, so taking them the other way round deadlocks.
+            audit_chain_lock()
             received = (
                 ReceivedStudy.objects.select_for_update(skip_locked=True)
                 .filter(due, pk=pk, last_instance_at__lte=cutoff)
@@ -304,7 +310,8 @@ def received_studies_finalise(*, now=None) -> int:
                 scans=Scan.objects.filter(series__study=received.study_id)
             )
             received.finalised_at = now
-            received.save(update_fields=["finalised_at"])
+            received.receiving = False
+            received.save(update_fields=["finalised_at", "receiving"])
             audit_record(
                 action=Action.DICOM_STUDY_COMPLETE,
                 target=received.study,
