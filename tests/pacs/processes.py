@@ -118,6 +118,9 @@ class Processes:
             for p in sorted(self.log_dir.glob("*.log"))
         )
 
+    def full_logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in self.log_dir.glob("*.log"))
+
     def stop_all(self) -> None:
         for proc in self.procs:
             with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):

@@ -84,6 +84,11 @@ def test_a_study_routed_from_orthanc_becomes_one_predicted_case(
     ]
     for value in (study.patient_name, study.patient_id, study.accession, study.study_uid):
         assert not any(value.encode() in blob for blob in blobs), value
+    # and the receiver's and the worker's logs never wrote them either
+    logs = platform.full_logs()
+    assert "Received Store Request" in logs
+    for value in (study.patient_name, study.patient_id, study.accession, *study.sop_uids):
+        assert value not in logs, value
 
 
 def test_the_same_study_sent_twice_is_one_case_without_duplicate_scans(platform, orthanc_for):
