@@ -26,7 +26,7 @@ def test_the_upload_page_shows_each_reading_when_the_model_has_read_it(
 ):
     # given predictions that wait until the test runs them (as when workers are busy)
     held: list[int] = []
-    monkeypatch.setattr(inference_services, "_send", held.append)
+    monkeypatch.setattr(inference_services, "job_submit", lambda run: held.append(run.pk))
     bright = tmp_path / "bright.png"
     bright.write_bytes(_flat_png(230))
     dark = tmp_path / "dark.png"
