@@ -11,7 +11,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Mod
 from django.utils import timezone
 
-from reviews import selectors
+from reviews import hooks, selectors
 from reviews.labels import agreed_label, ai_answer, is_tumour
 from reviews.models import Case, CaseSkip, ReadLabel, Review, SiteOptions
 from tumorapp.accounts.roles import Role
@@ -476,6 +476,8 @@ def review_submit(
     case.blind_label = ""
     case.assigned_to = None  # the read moves the case on: the next stage is anyone's
     case.save()
+    if case.status == Case.Status.DONE:
+        hooks.case_reported.publish(case=case, review=review)
     audit_record(
         action=action,
         actor=reader,
@@ -594,6 +596,7 @@ def case_consensus_confirm(
     case.lease_expires_at = None
     case.assigned_to = None
     case.save()
+    hooks.case_reported.publish(case=case, review=review)
     audit_record(
         action=Action.CONSENSUS_REACHED,
         actor=reader,
@@ -697,6 +700,7 @@ def case_amend(
     case.final_label = label
     case.resolution = Case.Resolution.AMENDED
     case.save(update_fields=["final_label", "resolution"])
+    hooks.case_reported.publish(case=case, review=review)
     audit_record(
         action=Action.CASE_AMENDED,
         actor=reader,

@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("tumorapp.accounts.urls")),
     path("audit/", include("tumorapp.audit.urls")),
     path("scans/", include("tumorapp.scans.urls")),
+    path("dicom/traffic/", include("tumorapp.results.urls")),
     path("dicom/", include("tumorapp.dicom.urls")),
     path("worklist/", include("reviews.urls")),
     path("quality/", include("tumorapp.quality.urls")),

@@ -62,6 +62,7 @@ class Action(models.TextChoices):
     STORAGE_SWEPT = "storage.swept", "Deleted orphaned stored files"
     CLINICAL_LINK_VIEWED = "clinical.viewed", "Viewed patient identifiers (clinical link)"
     DICOM_STUDY_COMPLETE = "dicom.study_complete", "Received DICOM study complete"
+    RESULT_SEND_RETRIED = "result.send_retried", "Sent a failed result to the PACS again"
 
 
 class AuditEventQuerySet(models.QuerySet):

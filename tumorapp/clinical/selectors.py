@@ -71,13 +71,24 @@ def case_identity(case) -> ClinicalIdentity | None:
     return identities_for([case]).get(case.pk)
 
 
-def case_pacs_references(case) -> PacsReferences | None:
-    """The original study of a case and its key slice's original series, instance and SOP
-    class, or None when the case has no clinical link."""
+def case_has_pacs_link(case, key_scan=None) -> bool:
+    """Whether the case's study and its key slice (``key_scan``, else the case's own) are
+    linked, without opening anything: a read never waits on, or fails for, the keys."""
+    return (
+        case.study_id is not None
+        and StudyLink.objects.filter(study_id=case.study_id).exists()
+        and InstanceLink.objects.filter(scan_id=getattr(key_scan, "pk", case.scan_id)).exists()
+    )
+
+
+def case_pacs_references(case, key_scan=None) -> PacsReferences | None:
+    """The original study of a case and its key slice's (``key_scan``, else the case's own)
+    original series, instance and SOP class, or None when the case has no clinical link."""
     values = _study_values(case.study_id)
     if values is None:
         return None
-    instance = InstanceLink.objects.filter(scan_id=case.scan_id).only("token").first()
+    scan_id = key_scan.pk if key_scan is not None else case.scan_id
+    instance = InstanceLink.objects.filter(scan_id=scan_id).only("token").first()
     slice_values = open_sealed(instance.token) if instance is not None else {}
     return PacsReferences(
         study_instance_uid=values.get("study_uid", ""),

@@ -75,6 +75,13 @@ NAVIGATION: tuple[NavItem, ...] = (
         "DICOM slices that may carry burned-in identifying text: release or reject each.",
     ),
     NavItem(
+        "DICOM traffic",
+        "results:traffic",
+        (Role.TECHNOLOGIST, Role.ADMIN),
+        "Studies received from the PACS, instances refused and why, results sent back "
+        "(pending, failed: retry).",
+    ),
+    NavItem(
         "Users",
         "accounts:user_list",
         (Role.ADMIN,),

@@ -324,6 +324,7 @@ CELERY_TASK_ROUTES: dict[str, dict[str, str]] = {
     "registry.compare": {"queue": "training"},
     "registry.rescore": {"queue": "default"},
     "scans.storage_sweep": {"queue": "default"},
+    "results.send": {"queue": "default"},
 }
 # Jobs (tumorapp.core.jobs). A running job whose lease is not renewed (its worker's heartbeat
 # stopped: the worker died) is re-queued by the sweeper; a job is claimed at most
@@ -509,6 +510,15 @@ RESULTS_PACS_AE_TITLE = env_str("RESULTS_PACS_AE_TITLE", "PACS")
 # This platform's AE title when it calls the PACS (the PACS must know it).
 RESULTS_CALLING_AE_TITLE = env_str("RESULTS_CALLING_AE_TITLE", "NEUROTRIAGE")
 RESULTS_PACS_TIMEOUT = env_float("RESULTS_PACS_TIMEOUT", 10.0)
+# A send is claimed at most this many times (a PACS that is down: each try is one), retried
+# with backoff from 5 s doubling up to RESULTS_SEND_BACKOFF_MAX_SECONDS apart; then it is
+# failed and waits for the retry button on the DICOM traffic page.
+RESULTS_SEND_MAX_ATTEMPTS = env_int("RESULTS_SEND_MAX_ATTEMPTS", 10, minimum=1)
+RESULTS_SEND_BACKOFF_MAX_SECONDS = env_int("RESULTS_SEND_BACKOFF_MAX_SECONDS", 300, minimum=1)
+# Longer than the backoff, so the sweeper does not send a send whose retry is only waiting.
+RESULTS_SEND_LEASE_SECONDS = env_int(
+    "RESULTS_SEND_LEASE_SECONDS", RESULTS_SEND_BACKOFF_MAX_SECONDS + 60, minimum=1
+)
 for _name in ("RESULTS_PACS_AE_TITLE", "RESULTS_CALLING_AE_TITLE"):
     if not 0 < len(globals()[_name].strip()) <= 16:
         raise ImproperlyConfigured(f"{_name}: an AE title has 1 to 16 characters")
