@@ -93,5 +93,7 @@ def test_a_read_in_the_browser_puts_the_sr_in_the_patients_study(
     assert evidence.ReferencedSeriesSequence[0].SeriesInstanceUID in study.series_uids
     assert sr.content_value(report, "Reader's final class") == send.final_class
 
+    # and the case page shows the accession number the SR carries, to match the two
     page.goto(f"{live_server.url}/worklist/cases/{case.public_id}/")
+    assert study.accession in page.locator("body").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "pacs-case.png"))
