@@ -1,10 +1,14 @@
 """Twenty readers ask for the next case at the same moment, over HTTP, then each submits.
 
+    make bench-claim    # from a clean checkout: the pinned .venv, then the defaults below
     .venv/bin/python bench/bench_claim.py [--readers 20] [--rounds 5] [--cases 10000]
 
-Starts its own stack on free ports and stops it at the end: a private PostgreSQL 15 cluster
-(fsync on, a scratch database), a private Redis, gunicorn (base settings, DEBUG off; 4
-workers x 5 threads, so every reader's request is served at once). Seeds ``--cases`` open
+(needs PostgreSQL 15's server binaries and redis-server, as the
+tests do: scripts/services.sh installs them). Starts its own stack on free ports and stops
+it at the end: a private PostgreSQL 15 cluster (fsync on, a scratch database), a private
+Redis, gunicorn (base settings, DEBUG off; gthread workers, one per CPU core by default,
+with enough threads that every reader's request is served at once: 2 x 10 on 2 cores).
+Seeds ``--cases`` open
 cases in bulk (scans, runs, predictions and cases with their triage priority; single reads:
 no double reading, no blind read) and one radiologist per reader with an API token.
 
@@ -14,13 +18,16 @@ each sends ``POST /api/v1/reviews/cases/<id>/review/`` for the case it was hande
 the AI's answer), at once. One warm-up round (every gunicorn worker imports its views on
 first use) is not measured. Counts the cases handed to more than one reader (within a round
 and over all rounds: a submitted case is reported, so it must never come back) and reports
-p50/p95/max of "next" and of "submit". Prints the figures and writes docs/bench-claim.md and
+p50/p95/max of "next" and of "submit", and the CPU the site's processes (gunicorn,
+PostgreSQL) and this client used per call: latencies move with whatever else the machine
+runs, CPU per call much less. Prints the figures and writes docs/bench-claim.md and
 docs/bench-claim.json. Every request goes to 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -33,8 +40,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-
-import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -144,28 +149,55 @@ def seed(cases: int, readers: int) -> dict[str, str]:
 
 
 class Reader:
-    """One radiologist's API client (its own kept-alive connection)."""
+    """One radiologist's API client: its own kept-alive connection, through the standard
+    library's http.client (a thin client, so the 20 client threads take little of the CPU
+    the site is measured on; ``requests`` costs several times more per call)."""
 
     def __init__(self, base: str, name: str, token: str):
-        self.base = base
+        host, port = base.removeprefix("http://").split(":")
+        self.http = http.client.HTTPConnection(host, int(port), timeout=60)
         self.name = name
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Token {token}"
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+
+    def _post(self, path: str, body: dict | None = None) -> tuple[float, int, bytes]:
+        payload = json.dumps(body).encode() if body is not None else b""
+        started = time.perf_counter()
+        self.http.request("POST", path, body=payload, headers=self.headers)
+        response = self.http.getresponse()
+        content = response.read()
+        return time.perf_counter() - started, response.status, content
 
     def next_case(self) -> tuple[float, int, dict | None]:
-        started = time.perf_counter()
-        response = self.http.post(f"{self.base}/api/v1/reviews/next/", timeout=60)
-        elapsed = time.perf_counter() - started
-        return elapsed, response.status_code, response.json() if response.content else None
+        elapsed, status, content = self._post("/api/v1/reviews/next/")
+        return elapsed, status, json.loads(content) if content else None
 
     def submit(self, case: dict, ai_label: str) -> tuple[float, int]:
-        started = time.perf_counter()
-        response = self.http.post(
-            f"{self.base}/api/v1/reviews/cases/{case['id']}/review/",
-            json={"label": ai_label},
-            timeout=60,
+        elapsed, status, _ = self._post(
+            f"/api/v1/reviews/cases/{case['id']}/review/", {"label": ai_label}
         )
-        return time.perf_counter() - started, response.status_code
+        return elapsed, status
+
+
+def server_cpu_s(session_id: int, postmaster: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by the site's processes: every process of
+    gunicorn's session, and the private PostgreSQL (postmaster and backends). A figure the
+    machine's other load does not change much, unlike the latencies."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    web = db = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid, sid = int(entry.name), int(fields[1]), int(fields[3])
+        used = int(fields[11]) + int(fields[12])
+        if sid == session_id:
+            web += used
+        elif pid == postmaster or ppid == postmaster:
+            db += used
+    return web / ticks, db / ticks
 
 
 def run_round(readers: list[Reader]) -> dict:
@@ -330,11 +362,16 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cases", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=0, help="default: one per CPU core")
+    parser.add_argument("--threads", type=int, default=0, help="default: readers / workers")
     parser.add_argument("--seed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=REPO / "docs")
     args = parser.parse_args()
+    # One process per core (a process runs Python on one core at a time); threads so that
+    # all the readers' requests are in the server at once. Measured on 2 cores: 4 x 5 and
+    # 5 sync workers spend more CPU per call than 2 x 10 (docs/bench-claim.md).
+    args.workers = args.workers or os.cpu_count() or 1
+    args.threads = args.threads or -(-args.readers // args.workers)
     if args.seed:  # run by main() below, in the site's environment
         print(json.dumps(seed(args.cases, args.readers)))
         return
@@ -372,10 +409,22 @@ def main() -> None:
         print(f"seeded {args.cases} cases in {seed_s:.1f} s; warm-up round (not measured)")
         run_round(readers)
         rounds = []
+        web = procs.procs["web"].pid
+        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+        client_cpu, server_cpu = time.process_time(), server_cpu_s(web, postmaster)
         for i in range(args.rounds):
             rounds.append(run_round(readers))
             print(f"round {i + 1}: {len({r.get('case') for r in rounds[-1].values()})} cases")
+        client_cpu = time.process_time() - client_cpu
+        web_cpu, db_cpu = (
+            b - a for a, b in zip(server_cpu, server_cpu_s(web, postmaster), strict=True)
+        )
         result = figures(rounds)
+        calls = result["calls"] + result["submit"]["n"]
+        result["web_cpu_ms_per_call"] = round(web_cpu * 1000 / calls, 2)
+        result["db_cpu_ms_per_call"] = round(db_cpu * 1000 / calls, 2)
+        result["client_cpu_ms_per_call"] = round(client_cpu * 1000 / calls, 2)
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
         setup = {
             "alone": alone(readers[0], 20),
             "seed_s": seed_s,

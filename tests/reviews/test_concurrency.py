@@ -9,6 +9,8 @@ from reviews import services
 from reviews.models import Case, Review, SiteOptions
 from tests.factories import PredictionFactory, UserFactory
 from tumorapp.accounts.roles import Role
+from tumorapp.audit.models import Action, AuditEvent
+from tumorapp.audit.selectors import chain_verify
 
 READERS = 20
 
@@ -73,3 +75,11 @@ def test_twenty_readers_at_once_each_get_a_different_case():
     for reader_pk, case in second.items():
         if case is not None:
             assert Case.objects.get(pk=case.pk).first_reader_id != reader_pk
+
+    # and the audit chain took every claim and read, appended at once, without a fork
+    claims = AuditEvent.objects.filter(action=Action.CASE_CLAIMED).count()
+    assert claims == READERS + len(handed)
+    assert AuditEvent.objects.filter(action=Action.REVIEW_SUBMITTED).count() == READERS
+    report = chain_verify()
+    assert report.ok, report.reason
+    assert report.checked == AuditEvent.objects.count()

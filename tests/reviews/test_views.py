@@ -50,9 +50,10 @@ def test_next_case_api_query_count_is_pinned(make_case, alice, api_for, django_a
     api = api_for(alice)
     # role, site options (once, for the lease and the blind-read check), savepoint, the
     # reader's held claim and own queue (one query), lock-and-pick (with scan and
-    # prediction), claim update, audit (chain lock, last hash, insert), release; down from
-    # 14 (no second site options read, no separate own-queue query, no audit savepoint)
-    with django_assert_num_queries(10):
+    # prediction), claim update, audit (chain lock; one insert that reads the last hash),
+    # release; down from 14 (no second site options read, no separate own-queue query, no
+    # audit savepoint, no separate read of the last hash)
+    with django_assert_num_queries(9):
         response = api.post(reverse("api-reviews-next"))
     assert response.status_code == 200
 

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,10 @@ _CHAIN_LOCK_KEY = 7_202_611
 
 def event_digest(event: AuditEvent) -> str:
     """SHA-256 over the event's content and its predecessor's hash (canonical JSON)."""
+    return hashlib.sha256(_canonical_json(event).encode()).hexdigest()
+
+
+def _canonical_json(event: AuditEvent) -> str:
     payload = {
         "public_id": str(event.public_id),
         "created_at": event.created_at.isoformat(),
@@ -35,8 +40,7 @@ def event_digest(event: AuditEvent) -> str:
         "details": event.details,
         "prev_hash": event.prev_hash,
     }
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _client_ip(request) -> str | None:
@@ -66,39 +70,95 @@ def audit_record(
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction.
 
-    1. Take the chain lock (an advisory transaction lock on PostgreSQL; SQLite's write lock
+    1. Build the event (all but its time and hashes) before taking the chain lock.
+    2. Take the chain lock (an advisory transaction lock on PostgreSQL; SQLite's write lock
        already serialises writers), so two appends cannot share a predecessor.
-    2. Read the last event's hash.
-    3. Insert the new event with its own hash.
+    3. Read the last event's hash and insert the new event with its own hash. On
+       PostgreSQL this is one statement (``_insert_chained``): every other append waits
+       for this transaction to commit, so the lock is held for as few round trips as can be.
     """
     if actor is None and request is not None and request.user.is_authenticated:
         actor = request.user
     if target is not None:
         target_type = target_type or target._meta.label_lower
         target_id = target_id or str(getattr(target, "public_id", target.pk))
-    # No savepoint of its own (two round trips saved while every other append waits on the
-    # chain lock): an event that cannot be written fails the caller's whole transaction, so
-    # an act is never kept without its event.
+    role = getattr(actor, "role", None) if actor is not None else None
+    event = AuditEvent(
+        actor=actor if actor is not None and actor.pk else None,
+        actor_name=actor.get_username() if actor is not None else "",
+        actor_role=role.value if role else "",
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        request_id=getattr(request, "request_id", "") if request is not None else "",
+        ip=_client_ip(request) if request is not None else None,
+        details=details or {},
+    )
+    # No savepoint of its own (two more round trips under the lock): an event that cannot
+    # be written fails the caller's whole transaction, so an act is never kept without it.
     with transaction.atomic(savepoint=False):
         audit_chain_lock()
-        last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        role = getattr(actor, "role", None) if actor is not None else None
-        event = AuditEvent(
-            created_at=timezone.now(),
-            actor=actor if actor is not None and actor.pk else None,
-            actor_name=actor.get_username() if actor is not None else "",
-            actor_role=role.value if role else "",
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            request_id=getattr(request, "request_id", "") if request is not None else "",
-            ip=_client_ip(request) if request is not None else None,
-            details=details or {},
-            prev_hash=last or GENESIS_HASH,
-        )
-        event.hash = event_digest(event)
-        event.save(force_insert=True)
+        event.created_at = timezone.now()
+        if connection.vendor == "postgresql":
+            _insert_chained(event)
+        else:
+            last = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+            event.prev_hash = last or GENESIS_HASH
+            event.hash = event_digest(event)
+            event.save(force_insert=True)
     return event
+
+
+def _insert_chained(event: AuditEvent) -> None:
+    """Insert ``event`` after the last event in one statement (the chain lock is held).
+
+    The digest's canonical JSON is built here with a one-off marker where the previous hash
+    goes; PostgreSQL reads the last hash, puts it in place of the marker and hashes the
+    text with sha256(), which gives exactly ``event_digest`` (checked before returning).
+    """
+    marker = uuid.uuid4().hex * 2  # 64 characters, like a hash; never in the event's text
+    event.prev_hash = marker
+    before, after = _canonical_json(event).split(marker)
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH last AS (
+                SELECT COALESCE(
+                    (SELECT hash FROM {table} ORDER BY id DESC LIMIT 1), %s
+                ) AS hash
+            )
+            INSERT INTO {table} (
+                public_id, created_at, actor_id, actor_name, actor_role, action, target_type,
+                target_id, request_id, ip, details, prev_hash, hash
+            )
+            SELECT %s::uuid, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s::jsonb, last.hash,
+                encode(sha256(convert_to(%s || last.hash || %s, 'UTF8')), 'hex')
+            FROM last
+            RETURNING id, prev_hash, hash
+            """,  # noqa: S608 (the table name is the model's; every value is a parameter)
+            [
+                GENESIS_HASH,
+                str(event.public_id),
+                event.created_at,
+                event.actor_id,
+                event.actor_name,
+                event.actor_role,
+                event.action,
+                event.target_type,
+                event.target_id,
+                event.request_id,
+                event.ip,
+                json.dumps(event.details),
+                before,
+                after,
+            ],
+        )
+        event.pk, event.prev_hash, event.hash = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
+    if event_digest(event) != event.hash:  # rolls the caller's transaction back
+        raise RuntimeError("the database's hash of an audit event differs from event_digest")
 
 
 # Spreadsheet programs run a cell that starts with one of these as a formula (CSV injection).
