@@ -118,3 +118,16 @@ class ReceivedInstance(models.Model):
 
     def __str__(self) -> str:
         return f"Received instance {self.public_id} ({self.status})"
+
+
+class ReceiverHeartbeat(models.Model):
+    """The running receiver says it is alive (every few seconds, from its finaliser loop):
+    what /health/ and the DICOM traffic page report as the receiver's state."""
+
+    node = models.CharField(max_length=120, unique=True)  # "AE@bind:port"
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Receiver {self.node}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import threading
 
 from django.conf import settings
@@ -177,6 +178,7 @@ class Receiver:
         self.server: _Server | None = None
         self._serving: threading.Thread | None = None
         self._stop = threading.Event()
+        self._started_at = timezone.now()
         self._finaliser = threading.Thread(
             target=self._finalise_loop, name="finaliser", daemon=True
         )
@@ -200,6 +202,7 @@ class Receiver:
         # As AE.start_server(block=False) does: the AE knows its server, whose shutdown()
         # removes it again (start_server cannot take our server class).
         self.ae._servers.append(self.server)
+        self._beat()
         self._finaliser.start()
         logger.info(
             "DICOM receiver %s listening on %s:%s",
@@ -221,11 +224,19 @@ class Receiver:
     def wait(self) -> None:
         self._stop.wait()
 
+    def _beat(self) -> None:
+        services.receiver_heartbeat(
+            node=f"{settings.DICOM_RECEIVER_AE_TITLE}@{self.bind}:{self.port}",
+            pid=os.getpid(),
+            started_at=self._started_at,
+        )
+
     def _finalise_loop(self) -> None:
         interval = min(max(settings.DICOM_STUDY_QUIET_SECONDS / 4, 0.5), 10.0)
         while not self._stop.wait(interval):
             try:
                 close_old_connections()
+                self._beat()
                 done = services.received_studies_finalise()
                 if done:
                     logger.info("%s received studies complete: their slices are queued", done)

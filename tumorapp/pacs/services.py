@@ -36,7 +36,12 @@ from pydicom.uid import UID
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_chain_lock, audit_record
 from tumorapp.clinical.services import clinical_link_record
-from tumorapp.pacs.models import DicomAssociation, ReceivedInstance, ReceivedStudy
+from tumorapp.pacs.models import (
+    DicomAssociation,
+    ReceivedInstance,
+    ReceivedStudy,
+    ReceiverHeartbeat,
+)
 from tumorapp.scans.deid import keyed_hash
 from tumorapp.scans.models import Scan
 from tumorapp.scans.services import STORE_FAILED, UploadOutcome, scan_upload, scans_release_held
@@ -327,3 +332,25 @@ def received_studies_finalise(*, now=None) -> int:
             )
             finalised += 1
     return finalised
+
+
+def receiver_heartbeat(*, node: str, pid: int, started_at) -> None:
+    """The running receiver is alive (one row per node, its beat moved forward)."""
+    ReceiverHeartbeat.objects.update_or_create(
+        node=node[:120], defaults={"pid": pid, "started_at": started_at, "beat_at": timezone.now()}
+    )
+
+
+#: A receiver beats at least every 10 s; after this without a beat it is reported down.
+HEARTBEAT_STALE = timedelta(seconds=30)
+
+
+def receiver_health() -> str:
+    """One line for /health/ and the traffic page: the receiver's last heartbeat."""
+    beat = ReceiverHeartbeat.objects.order_by("-beat_at").first()
+    if beat is None:
+        return "not running (no receiver has started)"
+    age = (timezone.now() - beat.beat_at).total_seconds()
+    if age > HEARTBEAT_STALE.total_seconds():
+        return f"error: {beat.node} last seen {age:.0f} s ago"
+    return f"ok ({beat.node}, seen {age:.0f} s ago)"

@@ -10,7 +10,10 @@ def test_health_reports_every_dependency(client):
     assert response.json() == {
         "status": "ok",
         "checks": {"database": "ok", "broker": "ok", "storage": "ok"},
-        "dicom": {"destination": "not configured"},
+        "dicom": {
+            "receiver": "not running (no receiver has started)",
+            "destination": "not configured",
+        },
     }
 
 
