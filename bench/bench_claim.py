@@ -335,7 +335,15 @@ def write_docs(result: dict, args, setup: dict) -> str:
         f"{setup['alone']['next_p50_ms']:.0f} ms, " + '"submit" p50 '
         f"{setup['alone']['submit_p50_ms']:.0f} ms. The gap to the simultaneous figures is "
         f"{args.readers} requests sharing {os.cpu_count()} CPU cores with PostgreSQL and this "
-        "client; with `SKIP LOCKED` no claim waits for another claim's row lock.",
+        "client; with `SKIP LOCKED` no claim waits for another claim's row lock (claims and "
+        "reads do take turns on the audit chain's lock, for one INSERT each).",
+        "",
+        "CPU per call (next and submit together), which the machine's other work changes much "
+        f"less than the latencies: gunicorn {result['web_cpu_ms_per_call']} ms, PostgreSQL "
+        f"{result['db_cpu_ms_per_call']} ms, this client {result['client_cpu_ms_per_call']} ms. "
+        f"Load average when the rounds ended: {', '.join(map(str, result['load_average']))} "
+        f"on {os.cpu_count()} CPUs; above the CPU count, other processes took part of the "
+        "cores and the latencies above are longer than on a quiet machine.",
         "",
     ]
     return "\n".join(lines)
