@@ -245,10 +245,11 @@ def main() -> None:
         f"{args.cases} reported cases, each a stored 256x256 PNG slice with its prediction and "
         f"first read, built in {build_s:.0f} s.",
         "",
-        "The export runs in a fresh process exactly as the worker runs it (`export_build`: "
-        "claim, query with joins and prefetches, read each PNG from storage, perceptual hash "
-        "and split group, write it into a zip in a temporary file, manifest rows to CSV and "
-        "JSONL files beside it, then save the zip to storage and the items in bulk).",
+        "The export runs in a fresh process exactly as the worker runs it (the job task: "
+        "claim the row and keep its lease by heartbeat; `export_build`: query with joins and "
+        "prefetches, read each PNG from storage, perceptual hash and split group, write it "
+        "into a zip in the job's scratch folder, manifest rows to CSV and JSONL files beside "
+        "it, then save the zip to storage and publish the row and the items in bulk).",
         "",
         "| What | Figure |",
         "| --- | --- |",
