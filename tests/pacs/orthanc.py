@@ -37,7 +37,8 @@ def orthanc_binary() -> str | None:
 
 
 class Orthanc:
-    """One Orthanc process; ``start()`` returns once its REST API answers."""
+    """One Orthanc process; ``start()`` returns once its REST API answers (Orthanc opens its
+    DICOM port before its HTTP port, so the DICOM port is listening by then too)."""
 
     def __init__(
         self,
@@ -155,8 +156,9 @@ class Orthanc:
             self.post(f"/jobs/{job['ID']}/resubmit")
         return len(failed)
 
-    def wait_jobs_done(self, expected: int, timeout: float = 60.0) -> list[dict]:
-        """Wait until ``expected`` forwarding jobs exist and none is pending or running."""
+    def wait_jobs_done(self, expected: int, timeout: float = 180.0) -> list[dict]:
+        """Wait until ``expected`` forwarding jobs exist and none is pending or running
+        (generous: a loaded machine is slow, and a fast one returns at once)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             jobs = self.forwarding_jobs()
@@ -164,3 +166,12 @@ class Orthanc:
                 return jobs
             time.sleep(0.2)
         raise TimeoutError(f"Orthanc's forwarding jobs still running:\n{self.logs()}")
+
+    def job_errors(self) -> str:
+        """Why each forwarding job that did not succeed failed (for assertion messages)."""
+        return "\n".join(
+            f"job {j['ID']} {j['State']}: {j.get('ErrorCode')} {j.get('ErrorDescription')} "
+            f"{j.get('ErrorDetails', '')} (created {j.get('CreationTime')})"
+            for j in self.forwarding_jobs()
+            if j["State"] != "Success"
+        )

@@ -50,7 +50,9 @@ def test_a_study_routed_from_orthanc_becomes_one_predicted_case(
     assert modality.send(study.instances, port=pacs.dicom_port, called_aet=pacs.aet).all_ok
     # then the PACS forwards every instance successfully
     jobs = pacs.wait_jobs_done(20)
-    assert {job["State"] for job in jobs} == {"Success"}, pacs.logs() + platform.logs()
+    assert {job["State"] for job in jobs} == {"Success"}, (
+        pacs.job_errors() + pacs.logs() + platform.logs()
+    )
     # and each is stored once, in one received study with two series
     stored = ReceivedInstance.objects.filter(status=ReceivedInstance.Status.STORED)
     assert stored.count() == 20
@@ -98,7 +100,7 @@ def test_the_same_study_sent_twice_is_one_case_without_duplicate_scans(platform,
     pacs = orthanc_for(platform_port=platform.receiver_port, platform_aet=RECEIVER_AET)
     study = modality.mr_study(seed=4, slices_per_series=5)
     assert modality.send(study.instances, port=pacs.dicom_port, called_aet=pacs.aet).all_ok
-    assert {j["State"] for j in pacs.wait_jobs_done(10)} == {"Success"}
+    assert {j["State"] for j in pacs.wait_jobs_done(10)} == {"Success"}, pacs.job_errors()
     [received] = ReceivedStudy.objects.all()
     _one_case_predicted(received, 10, platform.logs)
     # when the PACS sends the whole study again, and the scanner sends it straight too
@@ -189,7 +191,9 @@ def test_a_receiver_killed_mid_study_loses_nothing_and_stores_nothing_twice(plat
     assert pacs.resubmit_failed_jobs() == len(failed)
     jobs = pacs.wait_jobs_done(20)
     # then every forward succeeded in the end
-    assert {j["State"] for j in jobs} == {"Success"}, pacs.logs() + platform.logs()
+    assert {j["State"] for j in jobs} == {"Success"}, (
+        pacs.job_errors() + pacs.logs() + platform.logs()
+    )
     # and every slice is stored exactly once, in one case, predicted once each
     assert stored.count() == 20
     assert Scan.objects.count() == 20

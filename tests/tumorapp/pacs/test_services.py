@@ -2,15 +2,18 @@
 says so), a study waits for its quiet period, late instances join the open case or open a
 follow-up once it was read, and what is not read here is refused with a reason."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from reviews.models import Case
 from tests.pacs import modality
 from tests.tumorapp.datasets.reviewed import read, single_reads_only
+from tumorapp.audit.services import audit_chain_lock
 from tumorapp.pacs.models import ReceivedInstance, ReceivedStudy
 from tumorapp.pacs.services import instance_receive, received_studies_finalise
 from tumorapp.scans.models import Scan
@@ -138,3 +141,57 @@ def test_an_instance_over_the_size_limit_is_refused_before_parsing(study, settin
     [received] = send(study.instances[:1])
     assert received.status == 0xA700 and received.record.reason_code == "too_large"
     assert not Scan.objects.exists()
+
+
+def _waiting_on_advisory_locks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_finaliser_waits_for_a_storing_instance_instead_of_deadlocking_with_it(study, settings):
+    """A storing instance takes the audit chain's lock (its upload's event) and then its
+    study's row; the finaliser must take them in the same order. The other way round,
+    PostgreSQL broke the cycle by failing the store, answered 0xA700 to the PACS (a
+    forward the PACS admin had to resend)."""
+    settings.DICOM_STUDY_QUIET_SECONDS = 60
+    assert [r.status for r in send(study.instances[:1])] == [0]
+    [received] = ReceivedStudy.objects.all()
+    store_holds_the_chain = threading.Event()
+    errors: list[BaseException] = []
+    finalised: list[int] = []
+
+    def storing():  # what _store does, its upload's audit event and then the study's row
+        try:
+            with transaction.atomic():
+                audit_chain_lock()
+                store_holds_the_chain.set()
+                deadline = time.monotonic() + 30
+                while not _waiting_on_advisory_locks():  # the finaliser is at the chain lock
+                    assert time.monotonic() < deadline, "the finaliser never ran"
+                    time.sleep(0.05)
+                ReceivedStudy.objects.select_for_update().get(pk=received.pk)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def finalising():
+        try:
+            assert store_holds_the_chain.wait(30)
+            finalised.append(received_studies_finalise(now=later(61)))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=storing), threading.Thread(target=finalising)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    # then neither failed (no "deadlock detected"), and the study was finalised once
+    assert errors == [] and finalised == [1], errors
+    assert not ReceivedStudy.objects.get().is_receiving
