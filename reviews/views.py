@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView, TemplateView
 
-from reviews import selectors, services
+from reviews import rules, selectors, services
 from reviews.forms import (
     AmendForm,
     AssignForm,
@@ -22,8 +22,8 @@ from reviews.forms import (
     SiteOptionsForm,
     WorklistFilterForm,
 )
+from reviews.hooks import operating_point
 from reviews.models import Case, CaseSkip, ReadLabel, Review, SiteOptions, TumourClass
-from tumorapp.accounts import rules
 from tumorapp.accounts.access import RoleRequiredMixin
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.models import Action
@@ -31,7 +31,6 @@ from tumorapp.audit.services import audit_record
 from tumorapp.clinical import selectors as clinical_selectors
 from tumorapp.clinical.services import clinical_link_view_record
 from tumorapp.dicom.files import pixels_response
-from tumorapp.registry.selectors import operating_point
 
 
 def _radiologists():

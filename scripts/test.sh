@@ -12,6 +12,8 @@ export DJANGO_SETTINGS_MODULE=tumorapp.settings.test
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+echo "== import layers (pyproject.toml [tool.importlinter], docs/architecture.md)"
+.venv/bin/lint-imports --no-cache
 echo "== migrations"
 .venv/bin/python manage.py makemigrations --check --dry-run
 echo "== compose file"

@@ -33,4 +33,4 @@ urlpatterns = [
 # A URL under /api/ that matches no route answers in the API's JSON error shape.
 handler404 = "tumorapp.api.errors.not_found"
 # A database outage answers 503 with Retry-After, on pages as in the API.
-handler500 = "tumorapp.core.views.server_error"
+handler500 = "tumorapp.api.errors.server_error"

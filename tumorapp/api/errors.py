@@ -5,12 +5,17 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template.loader import get_template
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from tumorapp.core.responses import RETRY_AFTER_SECONDS
 
 
 def _first_message(detail) -> str:
@@ -30,10 +35,6 @@ class DatabaseUnavailable(exceptions.APIException):
     status_code = 503
     default_detail = "The database is unavailable; try again in a few seconds."
     default_code = "unavailable"
-
-
-#: Seconds a client is asked to wait before retrying a request refused with 503.
-RETRY_AFTER_SECONDS = 5
 
 
 def exception_handler(exc, context):
@@ -69,3 +70,21 @@ def not_found(request, exception=None):
             {"error": {"status": 404, "code": "not_found", "message": "Not found."}}, status=404
         )
     return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: a database that dropped or refused the connection (restart, failover)
+    answers 503 with Retry-After, as the API's exception handler does, wherever it failed.
+
+    Django turns an exception into a response at the layer that raised it, so a middleware
+    would not see the commonest case, the session read in the middlewares; this handler sees
+    every layer. The page is rendered without a request: no context processors, nothing that
+    reads the database again."""
+    if not isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):
+        return defaults.server_error(request)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if request.path.startswith("/api/"):
+        error = DatabaseUnavailable()
+        body = {"status": 503, "code": error.default_code, "message": str(error.detail)}
+        return JsonResponse({"error": body}, status=503, headers=headers)
+    return HttpResponse(get_template("503.html").render(), status=503, headers=headers)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pydicom.dataset import Dataset
 
-from reviews.models import SiteOptions
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.clinical.crypto import open_sealed, seal
 from tumorapp.clinical.models import InstanceLink, StudyLink
+from tumorapp.core.hooks import site_options
 from tumorapp.scans.models import Scan, Study
 
 
@@ -22,7 +22,7 @@ def clinical_link_record(*, study: Study, scans: list[Scan], header: Dataset) ->
     """Keep the original identifiers of a received instance (unless the site turned the
     link off): its study's (the first instance's values stay; later ones only fill gaps)
     and its slices'. Inside the caller's transaction; returns whether anything was kept."""
-    if not SiteOptions.current().clinical_link:
+    if not site_options().clinical_link:
         return False
     values = {
         "study_uid": _text(header, "StudyInstanceUID"),

@@ -10,7 +10,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from celery import current_app
 from django.db import close_old_connections
+
+from tumorapp.core.queue import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +58,8 @@ class EmbeddedBeat(threading.Thread):
 
 
 def send_task(name: str) -> None:
-    from tumorapp.celery import app
-    from tumorapp.core.queue import enqueue
-
-    app.loader.import_default_modules()
+    # The project's Celery app (tumorapp.celery, loaded with Django) is the current one.
+    current_app.loader.import_default_modules()
     close_old_connections()
     # Outside any transaction on_commit sends at once.
-    enqueue(app.tasks[name])
+    enqueue(current_app.tasks[name])

@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
-from reviews.models import Case
 from tumorapp.accounts.roles import Role
-from tumorapp.accounts.rules import scans_visible_to
 from tumorapp.scans.models import Scan, Study
+from tumorapp.scans.rules import scans_visible_to
 
 
 def quarantined_scans() -> QuerySet[Scan]:
@@ -60,8 +59,10 @@ def study_slices(user, public_id) -> tuple[Study, list[Scan]]:
     return study, slices
 
 
-def study_cases(user, study: Study) -> list[Case]:
-    """The worklist cases of a study, newest first, for readers only (others get none)."""
+def study_cases(user, study: Study) -> list:
+    """The worklist cases of a study, newest first, for readers only (others get none).
+    The worklist sits above this layer: its cases are reached through their relation to the
+    study, not by importing reviews."""
     if not user.has_role(Role.RADIOLOGIST):
         return []
-    return list(Case.objects.filter(study=study).order_by("-opened_at"))
+    return list(study.cases.order_by("-opened_at"))

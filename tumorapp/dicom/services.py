@@ -13,7 +13,7 @@ from django.db import transaction
 
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
-from tumorapp.inference.services import run_create
+from tumorapp.scans.hooks import scan_ready
 from tumorapp.scans.models import Scan
 
 
@@ -42,7 +42,7 @@ def quarantine_release(*, scan: Scan, actor, request=None) -> list[Scan]:
         reason = item.status_reason
         item.status, item.status_reason = Scan.Status.QUEUED, ""
         item.save(update_fields=["status", "status_reason"])
-        run_create(scan=item)
+        scan_ready.publish(scan=item)
         audit_record(
             action=Action.SCAN_RELEASED,
             actor=actor,

@@ -3,7 +3,8 @@
 The class comes from settings.INFERENCE_PREDICTOR (``ml.predict.Predictor`` by default) and is
 imported on first use, so the web process never imports TensorFlow unless it predicts itself
 (the embedded mode, where tasks run in-process). The model folder is the registry's active
-version (the class's default folder while none is registered); the cache is keyed by that
+version, which the registry provides (``tumorapp.inference.hooks.active_model``; the class's
+default folder while none is registered); the cache is keyed by that
 version, so a promotion takes effect at the next prediction, without a restart, and the
 version it replaced is dropped from memory.
 """
@@ -15,13 +16,13 @@ import threading
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from tumorapp.inference.hooks import active_model
+
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
 
 
 def get_predictor():
-    from tumorapp.registry.selectors import active_model
-
     path = settings.INFERENCE_PREDICTOR
     active = active_model()
     key = f"{path}@{active.version}" if active else path

@@ -18,13 +18,12 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from reviews.services import case_open_for_prediction
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.core.jobs import TRANSIENT_ERRORS, UNFINISHED, JobRefused, job_submit, job_succeed
+from tumorapp.inference.hooks import prediction_made, threshold_in_force
 from tumorapp.inference.models import InferenceRun, Prediction
 from tumorapp.inference.predictor import get_predictor
-from tumorapp.registry.selectors import effective_threshold
 from tumorapp.scans.models import Scan
 
 logger = logging.getLogger(__name__)
@@ -44,6 +43,12 @@ def run_create(*, scan: Scan) -> InferenceRun:
     )
     job_submit(run)
     return run
+
+
+def run_create_for_ready_scan(*, scan: Scan) -> None:
+    """Subscribed to ``tumorapp.scans.hooks.scan_ready`` (InferenceConfig.ready): a slice
+    stored for the model to read is queued."""
+    run_create(scan=scan)
 
 
 def run_execute(*, run: InferenceRun) -> Prediction | None:
@@ -116,7 +121,7 @@ def prediction_record(*, run_id: int, result, heatmap_key: str, timings: dict) -
     scan = run.scan
     version = str(result.model_version)
     # The site's operating point, when one is applied to this version, decides the flag.
-    threshold = effective_threshold(version)
+    threshold = threshold_in_force(version)
     suspected = (
         bool(result.tumor_suspected) if threshold is None else float(result.p_tumor) >= threshold
     )
@@ -160,8 +165,9 @@ def prediction_record(*, run_id: int, result, heatmap_key: str, timings: dict) -
             "ood": prediction.ood,
         },
     )
-    # The stored prediction puts the scan on the radiologists' worklist, in triage order.
-    case_open_for_prediction(prediction=prediction)
+    # The stored prediction puts the scan on the radiologists' worklist, in triage order
+    # (reviews subscribes: reviews.services.case_open_for_prediction).
+    prediction_made.publish(prediction=prediction)
     return prediction
 
 

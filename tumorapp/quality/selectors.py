@@ -9,8 +9,9 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from reviews.models import Case
+from reviews.models import Case, Review, SiteOptions
 from reviews.selectors import worklist_counts
+from reviews.services import _needs_second_read, double_read_selected
 from tumorapp.quality import metrics
 from tumorapp.quality.models import Alert, DailyCounts, Refresh
 from tumorapp.quality.reference import model_reference, shipped_version
@@ -161,9 +162,6 @@ def second_read_share(*, days: int = 30, now: dt.datetime | None = None) -> dict
     (reviews.services) is replayed on each read with today's options, so the figure follows
     any change of the sampled share; ``sampled`` is the random sample's part, the rest are
     reads that contradict a confident AI."""
-    from reviews.models import Review, SiteOptions
-    from reviews.services import _needs_second_read, double_read_selected
-
     options = SiteOptions.current()
     since = (now or timezone.now()) - dt.timedelta(days=days)
     reads = Review.objects.filter(kind=Review.Kind.FIRST, created_at__gte=since).select_related(

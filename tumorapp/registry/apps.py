@@ -7,5 +7,14 @@ class RegistryConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
-        # Connects the training worker's start-up check (a Celery signal; inert on the web).
-        from tumorapp.registry import worker  # noqa: F401
+        # Imported here, once the models are loaded (Django's rule for ready()).
+        from reviews import hooks as reviews
+        from tumorapp.inference import hooks as inference
+
+        # The worker module connects the training worker's start-up check (a Celery
+        # signal; inert on the web).
+        from tumorapp.registry import selectors, worker  # noqa: F401
+
+        inference.active_model.provide(selectors.active_model)
+        inference.threshold_in_force.provide(selectors.effective_threshold)
+        reviews.operating_point.provide(selectors.operating_point)

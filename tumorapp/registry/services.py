@@ -23,6 +23,7 @@ from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
 from tumorapp.core.jobs import JobLost, JobRefused, job_submit, job_succeed
 from tumorapp.datasets.models import DatasetExport
+from tumorapp.inference.services import run_create
 from tumorapp.registry.models import (
     Comparison,
     JobStatus,
@@ -449,8 +450,6 @@ def rescore_execute(*, job: RescoreJob) -> RescoreJob:
     """Send one inference run per waiting case. The inference worker predicts it with the
     active version and stores a new Prediction (one per scan and version: the old stays in
     the history); reviews.services.case_open_for_prediction then re-ranks the case."""
-    from tumorapp.inference.services import run_create
-
     if job.model.status != Status.ACTIVE:
         raise JobRefused("The version is no longer active.")
     with transaction.atomic():

@@ -18,12 +18,11 @@ from rest_framework.views import APIView
 
 from tumorapp.accounts.access import HasRole
 from tumorapp.accounts.roles import Role
-from tumorapp.accounts.rules import can_upload_scans
-from tumorapp.api.errors import RETRY_AFTER_SECONDS
 from tumorapp.audit.models import Action
-from tumorapp.inference.models import InferenceRun, Prediction
+from tumorapp.core.responses import RETRY_AFTER_SECONDS
 from tumorapp.scans.downloads import stored_png_response
 from tumorapp.scans.models import Scan
+from tumorapp.scans.rules import can_upload_scans
 from tumorapp.scans.selectors import latest_prediction, latest_run, scan_detail, scan_list_for
 from tumorapp.scans.services import UploadOutcome, scan_access_record, scan_upload
 
@@ -36,41 +35,31 @@ class PayloadTooLarge(APIException):
     default_detail = "The request is too large."
 
 
-class RunSerializer(serializers.ModelSerializer):
+# A scan's latest run and prediction (inference, a layer above this one) are read through
+# the scan's reverse relations and shown with these fields: the same JSON as the models'.
+class RunSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
-
-    class Meta:
-        model = InferenceRun
-        fields = [
-            "id",
-            "status",
-            "attempts",
-            "error",
-            "model_version",
-            "queued_at",
-            "started_at",
-            "finished_at",
-            "timings",
-        ]
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    error = serializers.CharField()
+    model_version = serializers.CharField()
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    timings = serializers.JSONField()
 
 
-class PredictionSerializer(serializers.ModelSerializer):
+class PredictionSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
-
-    class Meta:
-        model = Prediction
-        fields = [
-            "id",
-            "model_version",
-            "label",
-            "probabilities",
-            "p_tumor",
-            "tumor_suspected",
-            "ood",
-            "ood_score",
-            "ood_reasons",
-            "created_at",
-        ]
+    model_version = serializers.CharField()
+    label = serializers.CharField()
+    probabilities = serializers.JSONField()
+    p_tumor = serializers.FloatField()
+    tumor_suspected = serializers.BooleanField()
+    ood = serializers.BooleanField()
+    ood_score = serializers.FloatField(allow_null=True)
+    ood_reasons = serializers.JSONField()
+    created_at = serializers.DateTimeField()
 
 
 class ScanSerializer(serializers.ModelSerializer):

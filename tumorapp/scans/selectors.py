@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Model, Prefetch, QuerySet
 from django.http import Http404
 
-from tumorapp.accounts.rules import scans_visible_to
-from tumorapp.inference.models import InferenceRun, Prediction
 from tumorapp.scans.models import Scan
+from tumorapp.scans.rules import scans_visible_to
+
+# A scan's inference runs and predictions belong to the layer above (inference): they are
+# read through the scan's reverse relations (``runs``, newest first by the run's own
+# ordering; ``predictions``), never by importing it.
 
 
 def _latest_run() -> Prefetch:
-    return Prefetch(
-        "runs", queryset=InferenceRun.objects.order_by("-queued_at"), to_attr="run_list"
-    )
+    return Prefetch("runs", to_attr="run_list")
 
 
 def _predictions() -> Prefetch:
-    return Prefetch(
-        "predictions",
-        queryset=Prediction.objects.order_by("-created_at"),
-        to_attr="prediction_list",
-    )
+    return Prefetch("predictions", to_attr="prediction_list")
 
 
 def scan_list_for(user, *, mine: bool = False) -> QuerySet[Scan]:
@@ -43,15 +40,17 @@ def scan_detail(user, public_id) -> Scan:
     return scan
 
 
-def latest_run(scan: Scan) -> InferenceRun | None:
+def latest_run(scan: Scan) -> Model | None:
+    """The scan's newest inference run (``InferenceRun``), or None."""
     runs = getattr(scan, "run_list", None)
     if runs is None:
         return scan.runs.order_by("-queued_at").first()
     return runs[0] if runs else None
 
 
-def latest_prediction(scan: Scan) -> Prediction | None:
+def latest_prediction(scan: Scan) -> Model | None:
+    """The scan's newest prediction (``Prediction``), or None."""
     predictions = getattr(scan, "prediction_list", None)
     if predictions is None:
         return scan.predictions.order_by("-created_at").first()
-    return predictions[0] if predictions else None
+    return max(predictions, key=lambda p: p.created_at, default=None)

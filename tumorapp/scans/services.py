@@ -15,13 +15,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ml.ood import OODGuard
-from reviews.models import SiteOptions
-from tumorapp.accounts.rules import can_view_scan
 from tumorapp.audit.models import Action
 from tumorapp.audit.services import audit_record
-from tumorapp.inference.services import run_create
+from tumorapp.core.hooks import site_options
+from tumorapp.scans.hooks import scan_ready
 from tumorapp.scans.ingest import IngestedImage, IngestError, Limits, ingest_slices
 from tumorapp.scans.models import Scan, Series, Study
+from tumorapp.scans.rules import can_view_scan
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ COLOUR_SATURATION_LIMIT = OODGuard.max_saturation
 def _colour_refusal(images: list[IngestedImage]) -> IngestError | None:
     """A colour image is refused with its reason, unless the site allows colour images."""
     colour = max((i.colour_saturation for i in images), default=0.0)
-    if colour <= COLOUR_SATURATION_LIMIT or SiteOptions.current().allow_colour_images:
+    if colour <= COLOUR_SATURATION_LIMIT or site_options().allow_colour_images:
         return None
     return IngestError(
         "colour_image",
@@ -269,36 +269,12 @@ def _delete_files(written: list[str]) -> None:
             logger.exception("could not delete %s of a failed upload; left for the sweep", key)
 
 
-def scan_create(*, uploaded_by, filename: str, image: IngestedImage, request=None) -> Scan:
-    """Store the re-encoded image under its content hash, insert the scan and its queued
-    inference run, and audit the upload in one transaction; the run's task is sent only
-    after commit. A DICOM slice also stores its 16-bit pixels and de-identified file, and
-    keeps no file name (names of DICOM exports often carry the patient's); one to quarantine
-    gets no run.
-
-    The files are written first (the worker must find them); if the transaction rolls back,
-    at the insert or at the commit itself, the files this call wrote are deleted again, so a
-    failed upload leaves nothing behind. Files that were already stored stay. (Called inside
-    a caller's transaction, the commit is the caller's: a rollback after this returns keeps
-    the files.)
-    """
-    written: list[str] = []
-    try:
-        _write_files(image, written)
-        # The commit happens inside the try: a deferred constraint or a connection lost at
-        # COMMIT rolls the scan back too, and its files must go with it.
-        with transaction.atomic():
-            return _insert(uploaded_by=uploaded_by, filename=filename, image=image, request=request)
-    except BaseException:
-        _delete_files(written)
-        raise
-
-
 def _insert(
     *, uploaded_by, filename: str, image: IngestedImage, request, hold: bool = False
 ) -> Scan:
-    """The rows of one stored slice: its scan, its queued run (unless quarantined or held)
-    and the audit event. The caller holds the transaction and owns the files."""
+    """The rows of one stored slice: its scan, its queued run (inference subscribes to
+    ``scan_ready``; a quarantined or held slice gets none) and the audit event. The caller
+    holds the transaction and owns the files."""
     scan = Scan.objects.create(
         uploaded_by=uploaded_by,
         original_filename="" if image.dicom is not None else filename,
@@ -316,7 +292,7 @@ def _insert(
         **_dicom_fields(image),
     )
     if scan.status != Scan.Status.QUARANTINED and not hold:
-        run_create(scan=scan)
+        scan_ready.publish(scan=scan)
     audit_record(
         action=Action.SCAN_UPLOADED,
         actor=uploaded_by,
@@ -340,7 +316,7 @@ def scans_release_held(*, scans) -> int:
     quarantined); returns how many. Inside the caller's transaction."""
     released = 0
     for scan in scans.filter(status=Scan.Status.QUEUED, runs__isnull=True).distinct():
-        run_create(scan=scan)
+        scan_ready.publish(scan=scan)
         released += 1
     return released
 

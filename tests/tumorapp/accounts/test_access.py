@@ -1,17 +1,19 @@
 """RELIABILITY 19: the access matrix. Every route, with every role and anonymous, answers as
-the code declares (tests/urlwalk.py), and no object endpoint shows an object that
-tumorapp.accounts.rules says the user may not see (no IDOR on list, detail, image, heat map,
-review, export)."""
+the code declares (tests/urlwalk.py), and no object endpoint shows an object that the rules
+(rules.py of tumorapp/accounts, tumorapp/scans and reviews) say the user may not see (no
+IDOR on list, detail, image, heat map, review, export)."""
 
 import pytest
 from django.test import Client
 
+from reviews import rules as case_rules
 from reviews.services import case_open_for_prediction
 from tests.factories import PredictionFactory, ScanFactory, UserFactory
 from tests.urlwalk import PUBLIC, ROLES, SIGNED_IN, UNDECLARED, all_routes
 from tumorapp.accounts import rules
 from tumorapp.accounts.roles import Role
 from tumorapp.audit.services import audit_record
+from tumorapp.scans import rules as scan_rules
 
 ROUTES = all_routes()
 REFUSED = (403, 404)
@@ -93,14 +95,14 @@ def world(db):
     others_scan = ScanFactory(uploaded_by=frank)
     quarantined = ScanFactory(status="quarantined")
     objects = [
-        ("another technologist's scan", others_scan, rules.can_view_scan),
-        ("a quarantined scan", quarantined, rules.can_view_scan),
+        ("another technologist's scan", others_scan, scan_rules.can_view_scan),
+        ("a quarantined scan", quarantined, scan_rules.can_view_scan),
         ("a user", UserFactory(username="grace"), lambda u, _: rules.can_manage_users(u)),
         ("an audit event", audit_record(action="test.x"), lambda u, _: rules.can_read_audit(u)),
     ]
     prediction = PredictionFactory(run__scan=ScanFactory(uploaded_by=frank))
     case = case_open_for_prediction(prediction=prediction)
-    objects.append(("a review case", case, rules.can_view_case))
+    objects.append(("a review case", case, case_rules.can_view_case))
     return objects
 
 
@@ -109,14 +111,14 @@ UUID_ROUTES = [r for r in ROUTES if r.takes_uuid]
 
 def _may_use(route, user, obj, default_rule) -> bool:
     """The route's own object rule if rules.py declares one, else the object's default."""
-    if route.name in rules.ROUTE_OBJECT_RULES:
-        model_label, rule = rules.ROUTE_OBJECT_RULES[route.name]
+    if route.name in scan_rules.ROUTE_OBJECT_RULES:
+        model_label, rule = scan_rules.ROUTE_OBJECT_RULES[route.name]
         return obj._meta.label_lower == model_label and rule(user, obj)
     return default_rule(user, obj)
 
 
 def test_route_object_rules_name_real_routes():
-    assert set(rules.ROUTE_OBJECT_RULES) <= {r.name for r in UUID_ROUTES}
+    assert set(scan_rules.ROUTE_OBJECT_RULES) <= {r.name for r in UUID_ROUTES}
 
 
 def test_object_routes_exist():
@@ -139,7 +141,7 @@ def test_no_object_route_shows_what_the_rules_hide(route, users, world):
                 assert response.status_code in REFUSED, (
                     f"IDOR: {role_name} got {response.status_code} for {label} at {route.route}"
                     " (if this route rightly shows it, declare its rule in "
-                    "tumorapp.accounts.rules.ROUTE_OBJECT_RULES)"
+                    "tumorapp.scans.rules.ROUTE_OBJECT_RULES)"
                 )
             elif response.status_code == 200:
                 seen += 1

@@ -1,5 +1,5 @@
 """While the database is unreachable, pages answer 503 with Retry-After from a static page
-(tumorapp.core.views.server_error), and the API keeps its error shape; other failures stay
+(tumorapp.api.errors.server_error), and the API keeps its error shape; other failures stay
 500."""
 
 from unittest import mock

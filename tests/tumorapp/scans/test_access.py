@@ -7,7 +7,7 @@ from django.core.files.storage import default_storage
 from tests.factories import PredictionFactory, ScanFactory, UserFactory
 from tests.tumorapp.scans import images
 from tumorapp.accounts.roles import Role
-from tumorapp.accounts.rules import can_view_scan, scans_visible_to
+from tumorapp.scans.rules import can_view_scan, scans_visible_to
 
 
 @pytest.fixture

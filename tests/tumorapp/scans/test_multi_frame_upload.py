@@ -86,7 +86,7 @@ def test_an_insert_failure_on_the_third_frame_rolls_back_the_first_two(
 
     # when it is uploaded through the API
     upload = SimpleUploadedFile("IM.dcm", dicomfiles.multi_frame_bytes(3), "application/dicom")
-    with mock.patch("tumorapp.scans.services.run_create", run_create):
+    with mock.patch("tumorapp.inference.services.run_create", run_create):
         response = api_for(bob).post(URL, {"files": [upload]})
     # then the answer is a clear error in the API's shape, not a server error
     assert calls == [1, 2, 3]

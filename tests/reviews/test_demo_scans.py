@@ -16,6 +16,22 @@ from tumorapp.scans.models import Scan, Series, Study
 CLASSES = ("glioma_tumor", "meningioma_tumor", "no_tumor", "pituitary_tumor")
 
 
+@pytest.fixture(autouse=True)
+def media_dir(settings, tmp_path):
+    """Each test stores files in its own empty folder, so "nothing stored" can be checked."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": root, "file_permissions_mode": 0o640},
+        },
+    }
+    return root
+
+
 @pytest.fixture
 def data_set(tmp_path) -> Path:
     """The shared data set's layout in miniature: <split>/<class>/*.jpg, every file distinct."""
