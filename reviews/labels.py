@@ -24,6 +24,14 @@ READ_LABELS: tuple[str, ...] = (*MODEL_CLASSES, TUMOR_UNKNOWN)
 #: The answer about the image itself: unreadable, or not a brain MRI.
 UNREADABLE = "unreadable"
 
+#: How each answer is shown (the field choices' labels, reviews.models).
+DISPLAY_NAMES: dict[str, str] = {
+    **{name: name.replace("_", " ").capitalize() for name in MODEL_CLASSES},
+    NO_TUMOR: "No tumour",
+    TUMOR_UNKNOWN: "Tumour, type unknown",
+    UNREADABLE: "Unreadable / not a brain MRI",
+}
+
 
 def ai_answer(probabilities: dict[str, float], tumor_suspected: bool) -> str:
     """The AI's one answer, the one that agrees with its flag (``ml.predict``'s ``answer``):

@@ -11,26 +11,20 @@ from tumorapp.inference.models import Prediction
 from tumorapp.scans.models import Scan, Study
 
 
-class TumourClass(models.TextChoices):
-    """The model's classes: what the AI answers."""
-
-    GLIOMA = "glioma", "Glioma"
-    MENINGIOMA = "meningioma", "Meningioma"
-    PITUITARY = "pituitary", "Pituitary"
-    NO_TUMOR = "no_tumor", "No tumour"
+def _choice(name: str) -> tuple[str, tuple[str, str]]:
+    """A class name of ``ml`` as an enum member: GLIOMA = "glioma", "Glioma"."""
+    return name.upper(), (name, labels.DISPLAY_NAMES[name])
 
 
-class ReadLabel(models.TextChoices):
-    """A radiologist's answer: the model's classes (keys 1-4 on the review screen), a
-    tumour whose type the slice does not show (key 5), or an image that cannot be read or is
-    not a brain MRI (key 6; never a tumour answer nor a training label: ``reviews.labels``)."""
+#: The model's classes, what the AI answers: ``ml.CLASS_NAMES``, defined there only.
+TumourClass = models.TextChoices("TumourClass", [_choice(c) for c in labels.MODEL_CLASSES])
 
-    GLIOMA = "glioma", "Glioma"
-    MENINGIOMA = "meningioma", "Meningioma"
-    PITUITARY = "pituitary", "Pituitary"
-    NO_TUMOR = "no_tumor", "No tumour"
-    TUMOR_UNKNOWN = labels.TUMOR_UNKNOWN, "Tumour, type unknown"
-    UNREADABLE = labels.UNREADABLE, "Unreadable / not a brain MRI"
+#: A radiologist's answer: the model's classes (keys 1-4 on the review screen), a tumour whose
+#: type the slice does not show (key 5), or an image that cannot be read or is not a brain MRI
+#: (key 6; never a tumour answer nor a training label: ``reviews.labels``).
+ReadLabel = models.TextChoices(
+    "ReadLabel", [_choice(c) for c in (*labels.READ_LABELS, labels.UNREADABLE)]
+)
 
 
 class SiteOptions(models.Model):

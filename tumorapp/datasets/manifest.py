@@ -16,7 +16,7 @@ import numpy as np
 from django.conf import settings
 from PIL import Image
 
-from reviews.labels import TUMOR_UNKNOWN, UNREADABLE
+from reviews.labels import MODEL_CLASSES, TUMOR_UNKNOWN, UNREADABLE
 from tumorapp.scans.deid import keyed_hash
 
 #: Share of split groups in each part; a group (patient or near-duplicate cluster) is whole.
@@ -33,10 +33,7 @@ CSV_FIELDS = (
     "final_label",
     "resolution",
     "ai_label",
-    "p_glioma",
-    "p_meningioma",
-    "p_pituitary",
-    "p_no_tumor",
+    *(f"p_{name}" for name in MODEL_CLASSES),
     "ai_p_tumor",
     "model_version",
     "corrected",
